@@ -1,0 +1,149 @@
+// Package apikeys manages API keys: created with a secret shown once, stored as a SHA-256 hash,
+// acting with their owner's roles.
+package apikeys
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/edgeway/edgeway/bff/auth"
+	"github.com/edgeway/edgeway/bff/httperr"
+	"github.com/edgeway/edgeway/bff/web"
+	"github.com/edgeway/edgeway/internal/ids"
+	"github.com/edgeway/edgeway/internal/pg"
+)
+
+// TokenPrefix starts every API key secret, so leaked keys are easy to recognise and scan for.
+const TokenPrefix = "ewk_"
+
+// Field limits, as in the reference.
+const (
+	MaxDescription = 255
+	MaxMetadata    = 4096
+)
+
+// Service implements API key rules.
+type Service struct {
+	log     *slog.Logger
+	store   *Store
+	viewers *auth.Store
+}
+
+// NewService returns a Service.
+func NewService(log *slog.Logger, store *Store, viewers *auth.Store) *Service {
+	return &Service{log: log, store: store, viewers: viewers}
+}
+
+// Created is a new key with its secret, which is never available again.
+type Created struct {
+	Key
+	Token string
+}
+
+// ValidateFields checks description and metadata lengths.
+func ValidateFields(description, metadata *string) map[string]string {
+	errs := map[string]string{}
+	if description != nil && len(*description) > MaxDescription {
+		errs["description"] = fmt.Sprintf("description must be at most %d bytes (it has %d).", MaxDescription, len(*description))
+	}
+	if metadata != nil && len(*metadata) > MaxMetadata {
+		errs["metadata"] = fmt.Sprintf("metadata must be at most %d bytes (it has %d).", MaxMetadata, len(*metadata))
+	}
+	return errs
+}
+
+// Create makes a key owned by the acting user.
+func (s *Service) Create(ctx context.Context, p web.Principal, description, metadata string) (Created, error) {
+	description = strings.TrimSpace(description)
+	if errs := ValidateFields(&description, &metadata); len(errs) > 0 {
+		return Created{}, httperr.Validation("The API key could not be created.", errs)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return Created{}, httperr.Internal(err)
+	}
+	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	k := Key{ID: ids.New(ids.APIKey), AccountID: p.AccountID, OwnerID: p.UserID,
+		TokenPrefix: token[:len(TokenPrefix)+6], Description: description, Metadata: metadata}
+	if err := s.store.Create(ctx, k, auth.HashToken(token)); err != nil {
+		return Created{}, httperr.Internal(err)
+	}
+	s.log.InfoContext(ctx, "api key created", "account_id", p.AccountID, "user_id", p.UserID, "api_key_id", k.ID)
+	k, err := s.store.Get(ctx, p.AccountID, k.ID)
+	if err != nil {
+		return Created{}, httperr.Internal(err)
+	}
+	return Created{Key: k, Token: token}, nil
+}
+
+// List returns a page of the account's keys.
+func (s *Service) List(ctx context.Context, p web.Principal, beforeID string, limit int) ([]Key, error) {
+	keys, err := s.store.List(ctx, p.AccountID, beforeID, limit)
+	if err != nil {
+		return nil, httperr.Internal(err)
+	}
+	return keys, nil
+}
+
+// Get returns one key.
+func (s *Service) Get(ctx context.Context, p web.Principal, id string) (Key, error) {
+	k, err := s.store.Get(ctx, p.AccountID, id)
+	return k, notFound(err, id)
+}
+
+// Update changes description and metadata.
+func (s *Service) Update(ctx context.Context, p web.Principal, id string, description, metadata *string) (Key, error) {
+	if errs := ValidateFields(description, metadata); len(errs) > 0 {
+		return Key{}, httperr.Validation("The API key could not be updated.", errs)
+	}
+	k, err := s.store.Update(ctx, p.AccountID, id, description, metadata)
+	return k, notFound(err, id)
+}
+
+// Delete removes a key; requests with it fail from then on.
+func (s *Service) Delete(ctx context.Context, p web.Principal, id string) error {
+	err := notFound(s.store.Delete(ctx, p.AccountID, id), id)
+	if err == nil {
+		s.log.InfoContext(ctx, "api key deleted", "account_id", p.AccountID, "user_id", p.UserID, "api_key_id", id)
+	}
+	return err
+}
+
+// Resolve turns a bearer token into the principal of its owner.
+func (s *Service) Resolve(ctx context.Context, token string) (web.Principal, bool, error) {
+	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 128 {
+		return web.Principal{}, false, nil
+	}
+	k, err := s.store.ByHash(ctx, auth.HashToken(token))
+	if errors.Is(err, pg.ErrNotFound) {
+		return web.Principal{}, false, nil
+	}
+	if err != nil {
+		return web.Principal{}, false, err
+	}
+	v, err := s.viewers.ViewerByUser(ctx, k.OwnerID, k.AccountID)
+	if errors.Is(err, pg.ErrNotFound) {
+		return web.Principal{}, false, nil // owner left the account
+	}
+	if err != nil {
+		return web.Principal{}, false, err
+	}
+	return web.Principal{UserID: v.UserID, Email: v.Email, Name: v.Name, AccountID: v.AccountID,
+		AccountName: v.AccountName, Plan: v.Plan, Roles: v.Roles, Source: web.SourceAPI, APIKeyID: k.ID}, true, nil
+}
+
+func notFound(err error, id string) error {
+	if errors.Is(err, pg.ErrNotFound) {
+		return httperr.New(http.StatusNotFound, httperr.CodeNotFound, fmt.Sprintf("API key %s was not found in this account.", id))
+	}
+	if err != nil {
+		return httperr.Internal(err)
+	}
+	return nil
+}

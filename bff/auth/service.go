@@ -28,10 +28,10 @@ const RoleAdmin = "admin"
 
 // Policy holds the tunables of sign-in.
 type Policy struct {
-	SessionTTL      time.Duration   // idle lifetime of a browser session
-	ThrottleWindow  time.Duration   // window over which failures are counted
-	MaxFailsByIP    int             // failures from one IP within the window before it is refused
-	MaxFailsByEmail int             // failures for one email within the window before it is refused
+	SessionTTL      time.Duration    // idle lifetime of a browser session
+	ThrottleWindow  time.Duration    // window over which failures are counted
+	MaxFailsByIP    int              // failures from one IP within the window before it is refused
+	MaxFailsByEmail int              // failures for one email within the window before it is refused
 	Argon           *argon2id.Params // password hashing cost
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -50,16 +51,17 @@ func (s *Server) dashboardRoutes(h handlers) {
 	app.POST("/signup", h.auth.Signup)
 	app.POST("/logout", h.auth.Logout)
 
-	user := app.Group("", auth.RequireUser)
+	// Signed-in pages. RequireUser is per route (not Group.Use) so unknown paths stay 404s.
+	user := auth.RequireUser
 	for _, sec := range frontend.Sections {
 		if sec.Key == "api-keys" {
 			continue
 		}
-		user.GET(sec.Path, sectionPage(sec))
+		app.GET(sec.Path, sectionPage(sec), user)
 	}
-	user.GET("/api-keys", h.apiKeysWeb.Page)
-	user.POST("/api-keys", h.apiKeysWeb.Create)
-	user.DELETE("/api-keys/:id", h.apiKeysWeb.Delete)
+	app.GET("/api-keys", h.apiKeysWeb.Page, user)
+	app.POST("/api-keys", h.apiKeysWeb.Create, user)
+	app.DELETE("/api-keys/:id", h.apiKeysWeb.Delete, user)
 }
 
 // apiRoutes is the whole route table of the API listener. Every route here is documented in
@@ -67,12 +69,13 @@ func (s *Server) dashboardRoutes(h handlers) {
 func (s *Server) apiRoutes(h handlers) {
 	e := s.API
 	e.GET("/openapi.json", serveOpenAPI)
-	v := e.Group("", api.Authenticate(h.keys.Resolve), api.RequireVersion)
-	v.GET("/api_keys", h.apiKeysAPI.List)
-	v.POST("/api_keys", h.apiKeysAPI.Create)
-	v.GET("/api_keys/:id", h.apiKeysAPI.Get)
-	v.PATCH("/api_keys/:id", h.apiKeysAPI.Update)
-	v.DELETE("/api_keys/:id", h.apiKeysAPI.Delete)
+	// Middleware per route (not Group.Use), so a wrong method stays a 405 and not a 404.
+	v := []echo.MiddlewareFunc{api.Authenticate(h.keys.Resolve), api.RequireVersion}
+	e.GET("/api_keys", h.apiKeysAPI.List, v...)
+	e.POST("/api_keys", h.apiKeysAPI.Create, v...)
+	e.GET("/api_keys/:id", h.apiKeysAPI.Get, v...)
+	e.PATCH("/api_keys/:id", h.apiKeysAPI.Update, v...)
+	e.DELETE("/api_keys/:id", h.apiKeysAPI.Delete, v...)
 }
 
 func sectionPage(sec frontend.Section) echo.HandlerFunc {
@@ -92,12 +95,20 @@ func (s *Server) csrf() echo.MiddlewareFunc {
 		CookieHTTPOnly: true,
 		CookieSecure:   s.cfg.CookieSecure,
 		CookieSameSite: http.SameSiteLaxMode,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return httperr.Wrap(err, http.StatusForbidden, httperr.CodeCSRF,
-				"This form has expired or did not come from this site. Reload the page and try again.")
+		ErrorHandler:   func(err error, c echo.Context) error { return csrfError(err) },
+		AllowSecFetchSiteFunc: func(c echo.Context) (bool, error) {
+			if c.Request().Header.Get(echo.HeaderSecFetchSite) == "same-site" {
+				return false, nil // a sibling subdomain: must carry the token
+			}
+			return false, csrfError(errors.New("cross-site request"))
 		},
 		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/static") },
 	})
+}
+
+func csrfError(err error) error {
+	return httperr.Wrap(err, http.StatusForbidden, httperr.CodeCSRF,
+		"This form has expired or did not come from this site. Reload the page and try again.")
 }
 
 func serveOpenAPI(c echo.Context) error {

@@ -4,8 +4,6 @@ package apikeys
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +15,7 @@ import (
 	"github.com/edgeway/edgeway/bff/web"
 	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/pg"
+	"github.com/edgeway/edgeway/internal/secret"
 )
 
 // TokenPrefix starts every API key secret, so leaked keys are easy to recognise and scan for.
@@ -64,14 +63,11 @@ func (s *Service) Create(ctx context.Context, p web.Principal, description, meta
 	if errs := ValidateFields(&description, &metadata); len(errs) > 0 {
 		return Created{}, httperr.Validation("The API key could not be created.", errs)
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return Created{}, httperr.Internal(err)
-	}
-	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	sec := secret.New(TokenPrefix)
+	token := sec.Token
 	k := Key{ID: ids.New(ids.APIKey), AccountID: p.AccountID, OwnerID: p.UserID,
-		TokenPrefix: token[:len(TokenPrefix)+6], Description: description, Metadata: metadata}
-	if err := s.store.Create(ctx, k, auth.HashToken(token)); err != nil {
+		TokenPrefix: sec.Display, Description: description, Metadata: metadata}
+	if err := s.store.Create(ctx, k, sec.Hash); err != nil {
 		return Created{}, httperr.Internal(err)
 	}
 	s.log.InfoContext(ctx, "api key created", "account_id", p.AccountID, "user_id", p.UserID, "api_key_id", k.ID)
@@ -120,7 +116,7 @@ func (s *Service) Resolve(ctx context.Context, token string) (web.Principal, boo
 	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 128 {
 		return web.Principal{}, false, nil
 	}
-	k, err := s.store.ByHash(ctx, auth.HashToken(token))
+	k, err := s.store.ByHash(ctx, secret.Hash(token))
 	if errors.Is(err, pg.ErrNotFound) {
 		return web.Principal{}, false, nil
 	}

@@ -4,9 +4,6 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +18,7 @@ import (
 	"github.com/edgeway/edgeway/bff/httperr"
 	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/pg"
+	"github.com/edgeway/edgeway/internal/secret"
 )
 
 // RoleAdmin is the role of an account's first user.
@@ -226,10 +224,8 @@ func (s *Service) throttled(scope string, oldest, now time.Time) error {
 }
 
 func (s *Service) startSession(ctx context.Context, v Viewer, ip, ua string) (Session, error) {
-	token, hash, err := newToken()
-	if err != nil {
-		return Session{}, httperr.Internal(err)
-	}
+	sec := secret.New("")
+	token, hash := sec.Token, sec.Hash
 	expires := s.now().Add(s.policy.SessionTTL)
 	if len(ua) > 512 {
 		ua = ua[:512]
@@ -294,18 +290,5 @@ func (s *Service) Seed(ctx context.Context, accountName, name, email, password s
 	return true, nil
 }
 
-// HashToken is how session tokens and API keys are stored: SHA-256 of the secret. The secrets
-// are 256-bit random values, so a fast hash is enough (no dictionary to attack).
-func HashToken(token string) []byte {
-	sum := sha256.Sum256([]byte(token))
-	return sum[:]
-}
-
-func newToken() (string, []byte, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", nil, fmt.Errorf("read random: %w", err)
-	}
-	token := base64.RawURLEncoding.EncodeToString(b)
-	return token, HashToken(token), nil
-}
+// HashToken is how session tokens are stored (see package secret).
+func HashToken(token string) []byte { return secret.Hash(token) }

@@ -222,3 +222,27 @@ type Ref struct {
 	ID  string `json:"id"`
 	URI string `json:"uri"`
 }
+
+// Paginate trims a fetch of Limit+1 items (newest first) to one page and returns the list's uri
+// and next_page_uri.
+func Paginate[T any](c echo.Context, u URIs, p Page, items []T, id func(T) string) ([]T, string, *string) {
+	more := len(items) > p.Limit
+	if more {
+		items = items[:p.Limit]
+	}
+	last := ""
+	if len(items) > 0 {
+		last = id(items[len(items)-1])
+	}
+	self, next := u.List(c, p, last, more)
+	return items, self, next
+}
+
+// Map converts each item with f (for building the JSON of a page).
+func Map[T, U any](items []T, f func(T) U) []U {
+	out := make([]U, 0, len(items))
+	for _, it := range items {
+		out = append(out, f(it))
+	}
+	return out
+}

@@ -80,19 +80,9 @@ func (h *APIHandler) List(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	more := len(keys) > page.Limit
-	if more {
-		keys = keys[:page.Limit]
-	}
-	out := ListJSON{Keys: make([]KeyJSON, 0, len(keys))}
-	for _, k := range keys {
-		out.Keys = append(out.Keys, h.toJSON(k))
-	}
-	last := ""
-	if len(keys) > 0 {
-		last = keys[len(keys)-1].ID
-	}
-	out.URI, out.NextPageURI = h.uris.List(c, page, last, more)
+	var out ListJSON
+	keys, out.URI, out.NextPageURI = api.Paginate(c, h.uris, page, keys, func(k Key) string { return k.ID })
+	out.Keys = api.Map(keys, h.toJSON)
 	return c.JSON(http.StatusOK, out)
 }
 

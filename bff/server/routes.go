@@ -8,6 +8,7 @@ import (
 	"github.com/edgeway/edgeway/bff/api"
 	"github.com/edgeway/edgeway/bff/apikeys"
 	"github.com/edgeway/edgeway/bff/auth"
+	"github.com/edgeway/edgeway/bff/credentials"
 	"github.com/edgeway/edgeway/bff/httperr"
 	"github.com/edgeway/edgeway/bff/web"
 	"github.com/edgeway/edgeway/frontend"
@@ -20,6 +21,8 @@ type handlers struct {
 	apiKeysWeb *apikeys.WebHandler
 	apiKeysAPI *apikeys.APIHandler
 	keys       *apikeys.Service
+	credWeb    *credentials.WebHandler
+	credAPI    *credentials.APIHandler
 }
 
 // dashboardRoutes is the whole route table of the dashboard listener.
@@ -54,7 +57,7 @@ func (s *Server) dashboardRoutes(h handlers) {
 	// Signed-in pages. RequireUser is per route (not Group.Use) so unknown paths stay 404s.
 	user := auth.RequireUser
 	for _, sec := range frontend.Sections {
-		if sec.Key == "api-keys" {
+		if sec.Key == "api-keys" || sec.Key == "authtokens" {
 			continue
 		}
 		app.GET(sec.Path, sectionPage(sec), user)
@@ -62,6 +65,9 @@ func (s *Server) dashboardRoutes(h handlers) {
 	app.GET("/api-keys", h.apiKeysWeb.Page, user)
 	app.POST("/api-keys", h.apiKeysWeb.Create, user)
 	app.DELETE("/api-keys/:id", h.apiKeysWeb.Delete, user)
+	app.GET("/authtokens", h.credWeb.Page, user)
+	app.POST("/authtokens", h.credWeb.Create, user)
+	app.DELETE("/authtokens/:id", h.credWeb.Delete, user)
 }
 
 // apiRoutes is the whole route table of the API listener. Every route here is documented in
@@ -76,6 +82,11 @@ func (s *Server) apiRoutes(h handlers) {
 	e.GET("/api_keys/:id", h.apiKeysAPI.Get, v...)
 	e.PATCH("/api_keys/:id", h.apiKeysAPI.Update, v...)
 	e.DELETE("/api_keys/:id", h.apiKeysAPI.Delete, v...)
+	e.GET("/credentials", h.credAPI.List, v...)
+	e.POST("/credentials", h.credAPI.Create, v...)
+	e.GET("/credentials/:id", h.credAPI.Get, v...)
+	e.PATCH("/credentials/:id", h.credAPI.Update, v...)
+	e.DELETE("/credentials/:id", h.credAPI.Delete, v...)
 }
 
 func sectionPage(sec frontend.Section) echo.HandlerFunc {

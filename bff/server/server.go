@@ -16,6 +16,7 @@ import (
 	"github.com/edgeway/edgeway/bff/api"
 	"github.com/edgeway/edgeway/bff/apikeys"
 	"github.com/edgeway/edgeway/bff/auth"
+	"github.com/edgeway/edgeway/bff/credentials"
 	"github.com/edgeway/edgeway/bff/httperr"
 	"github.com/edgeway/edgeway/bff/web"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -63,6 +64,7 @@ func New(cfg Config, log *slog.Logger, db *pgxpool.Pool) (*Server, error) {
 		return nil, err
 	}
 	keySvc := apikeys.NewService(log, apikeys.NewStore(db), authStore)
+	credSvc := credentials.NewService(log, credentials.NewStore(db), nil)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -77,6 +79,8 @@ func New(cfg Config, log *slog.Logger, db *pgxpool.Pool) (*Server, error) {
 		apiKeysWeb: apikeys.NewWebHandler(keySvc),
 		apiKeysAPI: apikeys.NewAPIHandler(keySvc, api.URIs{Base: cfg.APIURL}),
 		keys:       keySvc,
+		credWeb:    credentials.NewWebHandler(credSvc),
+		credAPI:    credentials.NewAPIHandler(credSvc, api.URIs{Base: cfg.APIURL}),
 	}
 	s.dashboardRoutes(h)
 	s.apiRoutes(h)

@@ -266,10 +266,20 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 }
 
 // Seed makes sure an account with an administrator exists for email (used by `bff seed`).
-// It reports whether it created one.
-func (s *Service) Seed(ctx context.Context, accountName, name, email, password string) (bool, error) {
-	if _, err := s.store.UserByEmail(ctx, email); err == nil {
-		return false, nil
+// It reports whether it created one; with reset, an existing user's password is set to password.
+func (s *Service) Seed(ctx context.Context, accountName, name, email, password string, reset bool) (bool, error) {
+	if u, err := s.store.UserByEmail(ctx, email); err == nil {
+		if !reset {
+			return false, nil
+		}
+		if len(password) < MinPasswordLen {
+			return false, fmt.Errorf("password must be at least %d characters", MinPasswordLen)
+		}
+		hash, err := argon2id.CreateHash(password, s.policy.Argon)
+		if err != nil {
+			return false, err
+		}
+		return false, s.store.SetPassword(ctx, u.ID, hash)
 	} else if !errors.Is(err, pg.ErrNotFound) {
 		return false, err
 	}

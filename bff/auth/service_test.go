@@ -189,15 +189,28 @@ func TestSeedIsIdempotent(t *testing.T) {
 	svc, db := newService(t)
 	ctx := context.Background()
 	for i, want := range []bool{true, false} {
-		created, err := svc.Seed(ctx, "Demo", "Demo Admin", "admin@edgeway.local", "demo-password-1")
+		created, err := svc.Seed(ctx, "Demo", "Demo Admin", "admin@edgeway.local", "demo-password-1", false)
 		if err != nil || created != want {
 			t.Fatalf("seed %d: created=%v err=%v, want %v", i, created, err, want)
 		}
 	}
+	// Without reset the password stays; with reset it changes.
+	if _, err := svc.Seed(ctx, "Demo", "Demo Admin", "admin@edgeway.local", "other-password-2", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Login(ctx, "admin@edgeway.local", "demo-password-1", "", ""); err != nil {
+		t.Fatalf("seed without reset changed the password: %v", err)
+	}
+	if _, err := svc.Seed(ctx, "Demo", "Demo Admin", "admin@edgeway.local", "other-password-2", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Login(ctx, "admin@edgeway.local", "other-password-2", "", ""); err != nil {
+		t.Fatalf("seed with reset did not set the password: %v", err)
+	}
 	if n := count(t, db, "users"); n != 1 {
 		t.Fatalf("%d users, want 1", n)
 	}
-	if _, err := svc.Seed(ctx, "Demo", "Demo Admin", "x@edgeway.local", "short"); err == nil || errors.Is(err, context.Canceled) {
+	if _, err := svc.Seed(ctx, "Demo", "Demo Admin", "x@edgeway.local", "short", false); err == nil || errors.Is(err, context.Canceled) {
 		t.Fatal("seed accepted a short password")
 	}
 }

@@ -78,6 +78,17 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
 	return u, pg.Map(err)
 }
 
+// SetPassword replaces a user's password hash and ends their sessions.
+func (s *Store) SetPassword(ctx context.Context, userID, hash string) error {
+	return pg.InTx(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `update users set password_hash = $2 where id = $1`, userID, hash); err != nil {
+			return fmt.Errorf("set password: %w", err)
+		}
+		_, err := tx.Exec(ctx, `delete from web_sessions where user_id = $1`, userID)
+		return err
+	})
+}
+
 // FirstMembership returns the user's oldest membership: the account a fresh sign-in opens.
 func (s *Store) FirstMembership(ctx context.Context, userID string) (Membership, error) {
 	rows, err := s.db.Query(ctx, `select account_id, user_id, roles from memberships where user_id = $1 order by created_at limit 1`, userID)

@@ -153,6 +153,7 @@ func seed(ctx context.Context, args []string) error {
 	password := fs.String("password", "", "administrator password (at least 10 characters)")
 	name := fs.String("name", "Demo Admin", "administrator name")
 	account := fs.String("account", "Demo", "account name")
+	reset := fs.Bool("reset-password", false, "when the administrator exists, set their password to -password")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -171,12 +172,14 @@ func seed(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	created, err := svc.Seed(ctx, *account, *name, *email, *password)
+	created, err := svc.Seed(ctx, *account, *name, *email, *password, *reset)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	if created {
 		fmt.Printf("created account %q with administrator %s\n", *account, *email)
+	} else if *reset {
+		fmt.Printf("administrator %s already exists; password reset\n", *email)
 	} else {
 		fmt.Printf("administrator %s already exists; nothing to do\n", *email)
 	}

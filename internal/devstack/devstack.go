@@ -334,7 +334,7 @@ func (s *stack) start(ctx context.Context) (*Ready, error) {
 	if err := runOnce(ctx, "bff", bffOut, bffEnv, bff, "migrate"); err != nil {
 		return nil, err
 	}
-	if err := runOnce(ctx, "bff", bffOut, bffEnv, bff, "seed", "-email", AdminEmail, "-password", password, "-account", DemoAccount); err != nil {
+	if err := runOnce(ctx, "bff", bffOut, bffEnv, bff, "seed", "-email", AdminEmail, "-password", password, "-account", DemoAccount, "-reset-password"); err != nil {
 		return nil, err
 	}
 	if _, err := s.startProc("bff", bffEnv, bff, "serve"); err != nil {

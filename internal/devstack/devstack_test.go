@@ -224,7 +224,7 @@ func TestRunStartsEverythingAndStopsIt(t *testing.T) {
 	log, _ := os.ReadFile(os.Getenv("FAKE_LOG"))
 	for _, want := range []string{
 		"migrate \n",
-		"seed -email admin@edgeway.local -password " + ready.AdminPassword + " -account Demo\n",
+		"seed -email admin@edgeway.local -password " + ready.AdminPassword + " -account Demo -reset-password\n",
 		"env EDGEWAY_PUBLIC_URL=" + ready.DashboardURL + "\n",
 		"env EDGEWAY_CONTROL_ADDR=" + ready.ControlAddr + "\n",
 		"edge us pid=", "edge eu pid=",

@@ -390,12 +390,18 @@ func (s *stack) startPostgres(ctx context.Context, dataDir string, pgPort int) (
 		s.log.Info("using DATABASE_URL; not starting PostgreSQL")
 		return s.cfg.DatabaseURL, nil
 	}
+	// Under a test command, the server's log (expected ERROR lines from tests that provoke
+	// constraint violations) would drown the test output: keep it only with -v.
+	var pgOut io.Writer = s.out.writer("pg")
+	if s.cfg.PGOnly && len(s.cfg.Command) > 0 && !s.log.Enabled(ctx, slog.LevelDebug) {
+		pgOut = io.Discard
+	}
 	c, err := pgcluster.Start(ctx, pgcluster.Options{
 		Dir:       filepath.Join(dataDir, "pg"),
 		Port:      pgPort,
 		Log:       s.log,
 		Ephemeral: s.cfg.Ephemeral,
-		Output:    s.out.writer("pg"),
+		Output:    pgOut,
 	})
 	if err != nil {
 		return "", err

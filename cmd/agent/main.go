@@ -1,0 +1,165 @@
+// Command agent exposes a local service through an Edgeway edge:
+// `agent http 8080` or `agent tcp 22`. It picks a region (the closest by
+// default), prints its forwarding lines, reconnects with backoff, and
+// obeys remote stop (exit 0) and restart (re-executes itself).
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/edgeway/edgeway/agent"
+	"github.com/edgeway/edgeway/internal/proto"
+	"github.com/edgeway/edgeway/internal/region"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if code == exitRestart {
+		restart()
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// exitRestart asks main to re-execute the agent.
+const exitRestart = -1
+
+// restart replaces the process with a fresh copy of itself, which
+// connects with a new session.
+func restart() {
+	exe, err := os.Executable()
+	if err == nil {
+		err = syscall.Exec(exe, os.Args, os.Environ())
+	}
+	fmt.Fprintf(os.Stderr, "agent: restart failed: %v\n", err)
+}
+
+// run runs the agent command and returns the exit code (or exitRestart).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "version" || args[0] == "--version") {
+		fmt.Fprintf(stdout, "edgeway agent %s (protocol %d)\n", agent.Version, proto.Version)
+		return 0
+	}
+	cfg, err := parseArgs(args, getenv, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "agent: invalid configuration:")
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			fmt.Fprintf(stderr, "  - %v\n", e)
+		}
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	var tlsConfig *tls.Config
+	if !cfg.Plaintext {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.CAFile != "" {
+			pem, err := os.ReadFile(cfg.CAFile)
+			if err != nil {
+				fmt.Fprintf(stderr, "agent: read CA file: %v\n", err)
+				return 2
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				fmt.Fprintf(stderr, "agent: %s holds no PEM certificate\n", cfg.CAFile)
+				return 2
+			}
+			tlsConfig.RootCAs = pool
+		}
+	}
+
+	ui := &statusUI{out: stdout, local: cfg.Local, proto: cfg.Proto}
+	tun := agent.Tunnel{
+		Proto:      cfg.Proto,
+		LocalAddr:  cfg.Local,
+		Domain:     cfg.Domain,
+		RemoteAddr: cfg.RemoteAddr,
+		Pooling:    cfg.Pooling,
+	}
+	err = agent.Run(ctx, agent.Config{
+		Resolve: func(ctx context.Context) (string, error) {
+			return chooseEdge(ctx, cfg, tlsConfig, log, ui)
+		},
+		TLS:       tlsConfig,
+		Authtoken: cfg.Authtoken,
+		Tunnels:   []agent.Tunnel{tun},
+		Metadata:  cfg.Metadata,
+		Log:       log,
+		OnEvent:   ui.event,
+	})
+	var rc *agent.RemoteCommand
+	switch {
+	case err == nil:
+		ui.line("Session Status", "stopped")
+		return 0
+	case errors.As(err, &rc) && rc.Kind == "stop":
+		ui.line("Session Status", "stopped remotely"+reasonSuffix(rc.Reason))
+		return 0
+	case errors.As(err, &rc) && rc.Kind == "restart":
+		ui.line("Session Status", "restarting on request"+reasonSuffix(rc.Reason))
+		return exitRestart
+	default:
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 1
+	}
+}
+
+func reasonSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return ": " + r
+}
+
+// chooseEdge returns the edge address to use: --server-addr, the region's
+// edge, or with region auto the reachable edge with the lowest latency.
+func chooseEdge(ctx context.Context, cfg *Config, tlsConfig *tls.Config, log *slog.Logger, ui *statusUI) (string, error) {
+	if cfg.ServerAddr != "" {
+		return cfg.ServerAddr, nil
+	}
+	if cfg.Region != region.Auto {
+		addr, ok := cfg.Edges[region.Code(cfg.Region)]
+		if !ok {
+			return "", fmt.Errorf("no edge address known for region %s; set --edges or --server-addr", cfg.Region)
+		}
+		return addr, nil
+	}
+	results := agent.Probe(ctx, cfg.Edges, tlsConfig, 3*time.Second, log)
+	best, err := agent.Closest(results)
+	if err != nil {
+		return "", err
+	}
+	ui.line("Region", fmt.Sprintf("auto: %s (%s), the lowest latency of %d regions (%s)",
+		best.Region, best.Region.Name(), reachable(results), fmtLatency(best.Latency)))
+	return best.Addr, nil
+}
+
+func reachable(rs []agent.ProbeResult) int {
+	n := 0
+	for _, r := range rs {
+		if r.Err == nil {
+			n++
+		}
+	}
+	return n
+}

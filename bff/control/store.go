@@ -282,3 +282,41 @@ func (s *Store) EdgeBff(ctx context.Context, edgeID string) (string, bool, error
 	err := s.db.QueryRow(ctx, `select bff_id, connected from edges where id = $1`, edgeID).Scan(&bff, &connected)
 	return bff, connected, pg.Map(err)
 }
+
+// SessionFilter narrows the Agents page.
+type SessionFilter struct {
+	Region string
+	Query  string // matched against IP, hostname and tunnel URLs
+}
+
+const filterWhere = `account_id = $1 and ($2 = '' or region = $2) and ($3 = '' or ip ilike '%' || $3 || '%'
+	or hostname ilike '%' || $3 || '%' or id = $3
+	or exists (select 1 from tunnels t where t.session_id = tunnel_sessions.id and t.public_url ilike '%' || $3 || '%'))`
+
+// FilteredSessions returns up to limit sessions matching f, newest first, and how many match.
+func (s *Store) FilteredSessions(ctx context.Context, accountID string, f SessionFilter, limit int) ([]Session, int, error) {
+	var total int
+	if err := s.db.QueryRow(ctx, `select count(*) from tunnel_sessions where `+filterWhere, accountID, f.Region, f.Query).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.db.Query(ctx, `select `+sessionColumns+` from tunnel_sessions where `+filterWhere+` order by id desc limit $4`,
+		accountID, f.Region, f.Query, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Session])
+	return list, total, err
+}
+
+// RegionCounts returns the number of sessions per region of the account.
+func (s *Store) RegionCounts(ctx context.Context, accountID string) (map[string]int, error) {
+	rows, err := s.db.Query(ctx, `select region, count(*) from tunnel_sessions where account_id = $1 group by region`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	var r string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&r, &n}, func() error { out[r] = n; return nil })
+	return out, err
+}

@@ -189,3 +189,16 @@ func writePump(conn *websocket.Conn, c *Client, first []byte) {
 		}
 	}
 }
+
+// Topics returns the topics that start with prefix and have subscribers.
+func (h *Hub) Topics(prefix string) []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []string
+	for t := range h.topics {
+		if strings.HasPrefix(t, prefix) {
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -28,7 +28,7 @@ func session(account, edge string) Session {
 		StartedAt: time.Now().Truncate(time.Millisecond)}
 }
 
-func tunnelOf(s Session) Tunnel {
+func newTunnel(s Session) Tunnel {
 	return Tunnel{ID: ids.New(ids.Tunnel), SessionID: s.ID, AccountID: s.AccountID, Region: s.Region, Proto: "http",
 		PublicURL: "http://abc.eu.localhost:9010", ForwardsTo: "http://localhost:8080", StartedAt: time.Now()}
 }
@@ -47,7 +47,7 @@ func TestReconcileReplacesWhatAnEdgeHolds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ta := tunnelOf(a)
+	ta := newTunnel(a)
 	if err := st.TunnelStarted(ctx, ta); err != nil {
 		t.Fatal(err)
 	}

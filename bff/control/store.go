@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/internal/pg"
-		"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5"
 )
 
 // Store is the SQL of edges, agent sessions and tunnels.

@@ -33,15 +33,26 @@ func (s *Server) Command(ctx context.Context, accountID, sessionID, action, reas
 		return httperr.New(http.StatusConflict, CodeRemoteManagementDisabled,
 			fmt.Sprintf("The agent of session %s has remote management disabled (remote_management: false in its config), so it cannot be %s remotely.", sessionID, pastTense(action)))
 	}
+	unavailable := httperr.New(http.StatusServiceUnavailable, CodeEdgeUnavailable,
+		fmt.Sprintf("The %s edge holding session %s is not connected to the control plane right now; try again in a few seconds.", sess.Region, sessionID))
 	ec := s.edge(sess.EdgeID)
 	if ec == nil {
-		return httperr.New(http.StatusServiceUnavailable, CodeEdgeUnavailable,
-			fmt.Sprintf("The %s edge holding session %s is not connected to the control plane right now; try again in a few seconds.", sess.Region, sessionID))
+		// Another bff replica may hold the edge's channel: relay the command there.
+		bff, connected, err := s.store.EdgeBff(ctx, sess.EdgeID)
+		if err != nil || !connected || bff == s.cfg.BffID || s.relay == nil {
+			return unavailable
+		}
+		return s.relay.send(ctx, bff, accountID, sessionID, action, reason)
 	}
+	return s.commandLocal(ctx, ec, sessionID, action, reason)
+}
+
+// commandLocal sends a command to an edge connected to this replica and waits for the answer.
+func (s *Server) commandLocal(ctx context.Context, ec *edgeConn, sessionID, action, reason string) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var res proto.CommandResult
-	err = proto.Call(cctx, ec.mux, proto.TypeSessionCommand, proto.SessionCommand{SessionID: sessionID, Action: action, Reason: reason}, &res)
+	err := proto.Call(cctx, ec.mux, proto.TypeSessionCommand, proto.SessionCommand{SessionID: sessionID, Action: action, Reason: reason}, &res)
 	if err == nil && res.Error != nil {
 		err = res.Error
 	}

@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/edgeway/edgeway/bff/credentials"
+	"github.com/edgeway/edgeway/bff/httperr"
 	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/proto"
 	"github.com/edgeway/edgeway/internal/region"
 	"github.com/hashicorp/yamux"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Credentials authenticates agents' authtokens.
@@ -56,9 +59,18 @@ type Server struct {
 	binds BindChecker
 	obs   Observer
 
+	relay *relay // nil without a pool (tests of a single replica)
+
 	mu    sync.Mutex
 	edges map[string]*edgeConn
 }
+
+// EnableRelay lets this replica relay commands to, and serve commands from, other bff replicas
+// through PostgreSQL (call before Serve).
+func (s *Server) EnableRelay(pool *pgxpool.Pool) { s.relay = newRelay(pool, s.cfg.BffID) }
+
+// RelayReady is closed once this replica listens for relayed commands.
+func (s *Server) RelayReady() <-chan struct{} { return s.relay.ready }
 
 type edgeConn struct {
 	hello proto.EdgeHello
@@ -86,6 +98,15 @@ func (s *Server) BffID() string { return s.cfg.BffID }
 // Serve accepts edge connections on ln until ctx ends, and reaps stale sessions.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go s.reap(ctx)
+	if s.relay != nil {
+		go s.relay.listen(ctx, func(ctx context.Context, m relayMsg) error {
+			ec := s.edge(m.SessionEdge(ctx, s.store))
+			if ec == nil {
+				return httperr.New(http.StatusServiceUnavailable, CodeEdgeUnavailable, "The edge holding the session has just disconnected; try again in a few seconds.")
+			}
+			return s.commandLocal(ctx, ec, m.SessionID, m.Action, m.Reason)
+		}, func(err error) { s.log.Warn("command relay lost its connection; reconnecting", "err", err) })
+	}
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	var wg sync.WaitGroup

@@ -233,3 +233,50 @@ func TestControlChannel(t *testing.T) {
 		t.Fatalf("observer heard %v", obs.accounts)
 	}
 }
+
+// TestCommandCrossesReplicas: a stop sent to a replica that does not hold the edge reaches the
+// edge through the replica that does (PostgreSQL NOTIFY), and the agent's answer comes back.
+func TestCommandCrossesReplicas(t *testing.T) {
+	db := pgtest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	acct := newAccount(t, db)
+	store := NewStore(db)
+	creds := credentials.NewService(quiet, credentials.NewStore(db), nil)
+	replicas := make([]*Server, 2)
+	addrs := make([]string, 2)
+	for i := range replicas {
+		replicas[i] = NewServer(quiet, Config{Token: "edge-secret", StaleGrace: time.Hour}, store, creds, nil, nil)
+		replicas[i].EnableRelay(db)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = ln.Addr().String()
+		go replicas[i].Serve(ctx, ln)
+	}
+	fe, err := dialEdge(t, addrs[0], "edge-secret", "edge_eu_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ids.New(ids.TunnelSession)
+	fe.open(proto.EdgeSnapshot{Sessions: []proto.SessionInfo{{ID: id, AccountID: acct, CredentialID: "cr_x", RemoteManagement: true, StartedUnixMilli: time.Now().UnixMilli()}}})
+	eventually(t, "snapshot recorded", func() bool { _, err := store.Session(ctx, acct, id); return err == nil })
+	for _, r := range replicas {
+		<-r.RelayReady()
+	}
+	if err := replicas[1].Command(ctx, acct, id, ActionStop, "from replica b"); err != nil {
+		t.Fatalf("relayed stop: %v", err)
+	}
+	if c := <-fe.commands; c.SessionID != id || c.Reason != "from replica b" {
+		t.Fatalf("edge got %+v", c)
+	}
+	fe.answer = func(proto.SessionCommand) (*proto.CommandResult, error) {
+		return &proto.CommandResult{Error: proto.Errorf(proto.CodeRemoteManagementDisabled, "disabled")}, nil
+	}
+	err = replicas[1].Command(ctx, acct, id, ActionRestart, "")
+	<-fe.commands
+	if e, ok := httperr.As(err); !ok || e.Code != CodeRemoteManagementDisabled {
+		t.Fatalf("relayed refusal = %v", err)
+	}
+}

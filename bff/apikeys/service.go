@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/edgeway/edgeway/bff/audit"
 	"github.com/edgeway/edgeway/bff/auth"
 	"github.com/edgeway/edgeway/bff/httperr"
 	"github.com/edgeway/edgeway/bff/web"
 	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/pg"
 	"github.com/edgeway/edgeway/internal/secret"
+	"github.com/jackc/pgx/v5"
 )
 
 // TokenPrefix starts every API key secret, so leaked keys are easy to recognise and scan for.
@@ -67,14 +69,20 @@ func (s *Service) Create(ctx context.Context, p web.Principal, description, meta
 	token := sec.Token
 	k := Key{ID: ids.New(ids.APIKey), AccountID: p.AccountID, OwnerID: p.UserID,
 		TokenPrefix: sec.Display, Description: description, Metadata: metadata}
-	if err := s.store.Create(ctx, k, sec.Hash); err != nil {
-		return Created{}, httperr.Internal(err)
-	}
-	s.log.InfoContext(ctx, "api key created", "account_id", p.AccountID, "user_id", p.UserID, "api_key_id", k.ID)
-	k, err := s.store.Get(ctx, p.AccountID, k.ID)
+	err := s.inTx(ctx, func(st *Store, tx pgx.Tx) error {
+		if err := st.Create(ctx, k, sec.Hash); err != nil {
+			return err
+		}
+		var err error
+		if k, err = st.Get(ctx, p.AccountID, k.ID); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, p, audit.APIKeyCreated, k.ID, auditObject(k))
+	})
 	if err != nil {
 		return Created{}, httperr.Internal(err)
 	}
+	s.log.InfoContext(ctx, "api key created", "account_id", p.AccountID, "user_id", p.UserID, "api_key_id", k.ID)
 	return Created{Key: k, Token: token}, nil
 }
 
@@ -98,13 +106,29 @@ func (s *Service) Update(ctx context.Context, p web.Principal, id string, descri
 	if errs := ValidateFields(description, metadata); len(errs) > 0 {
 		return Key{}, httperr.Validation("The API key could not be updated.", errs)
 	}
-	k, err := s.store.Update(ctx, p.AccountID, id, description, metadata)
+	var k Key
+	err := s.inTx(ctx, func(st *Store, tx pgx.Tx) error {
+		var err error
+		if k, err = st.Update(ctx, p.AccountID, id, description, metadata); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, p, audit.APIKeyUpdated, k.ID, auditObject(k))
+	})
 	return k, notFound(err, id)
 }
 
 // Delete removes a key; requests with it fail from then on.
 func (s *Service) Delete(ctx context.Context, p web.Principal, id string) error {
-	err := notFound(s.store.Delete(ctx, p.AccountID, id), id)
+	err := notFound(s.inTx(ctx, func(st *Store, tx pgx.Tx) error {
+		k, err := st.Get(ctx, p.AccountID, id)
+		if err != nil {
+			return err
+		}
+		if err := st.Delete(ctx, p.AccountID, id); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, p, audit.APIKeyDeleted, id, auditObject(k))
+	}), id)
 	if err == nil {
 		s.log.InfoContext(ctx, "api key deleted", "account_id", p.AccountID, "user_id", p.UserID, "api_key_id", id)
 	}
@@ -132,6 +156,17 @@ func (s *Service) Resolve(ctx context.Context, token string) (web.Principal, boo
 	}
 	return web.Principal{UserID: v.UserID, Email: v.Email, Name: v.Name, AccountID: v.AccountID,
 		AccountName: v.AccountName, Plan: v.Plan, Roles: v.Roles, Source: web.SourceAPI, APIKeyID: k.ID}, true, nil
+}
+
+// inTx runs fn with a store on one transaction, so a change and its audit event commit together.
+func (s *Service) inTx(ctx context.Context, fn func(st *Store, tx pgx.Tx) error) error {
+	return pg.InTx(ctx, s.store.db, func(tx pgx.Tx) error { return fn(NewStore(tx), tx) })
+}
+
+// auditObject is a key as audit events record it (never its secret).
+func auditObject(k Key) map[string]any {
+	return map[string]any{"id": k.ID, "description": k.Description, "metadata": k.Metadata, "owner_id": k.OwnerID,
+		"created_at": k.CreatedAt.UTC()}
 }
 
 func notFound(err error, id string) error {

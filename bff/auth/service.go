@@ -201,6 +201,10 @@ func (s *Service) Login(ctx context.Context, email, password, ip, ua string) (Se
 		s.log.ErrorContext(ctx, "clear login failures", "err", err)
 	}
 	m, err := s.store.FirstMembership(ctx, user.ID)
+	if errors.Is(err, pg.ErrNotFound) {
+		return Session{}, httperr.New(http.StatusForbidden, httperr.CodeForbidden,
+			"Your access to this account is disabled. Ask an administrator of the account to enable it.")
+	}
 	if err != nil {
 		return Session{}, httperr.Internal(fmt.Errorf("load membership of %s: %w", user.ID, err))
 	}

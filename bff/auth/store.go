@@ -89,9 +89,10 @@ func (s *Store) SetPassword(ctx context.Context, userID, hash string) error {
 	})
 }
 
-// FirstMembership returns the user's oldest membership: the account a fresh sign-in opens.
+// FirstMembership returns the user's oldest enabled membership: the account a fresh sign-in opens.
 func (s *Store) FirstMembership(ctx context.Context, userID string) (Membership, error) {
-	rows, err := s.db.Query(ctx, `select account_id, user_id, roles from memberships where user_id = $1 order by created_at limit 1`, userID)
+	rows, err := s.db.Query(ctx, `select account_id, user_id, roles from memberships
+		where user_id = $1 and disabled_at is null order by created_at limit 1`, userID)
 	if err != nil {
 		return Membership{}, fmt.Errorf("query membership: %w", err)
 	}
@@ -111,7 +112,7 @@ func (s *Store) CreateSession(ctx context.Context, hash []byte, userID, accountI
 	return nil
 }
 
-// SessionViewer resolves a live session to its viewer and when it was last seen.
+// SessionViewer resolves a live session of an enabled member to its viewer and when it was last seen.
 func (s *Store) SessionViewer(ctx context.Context, hash []byte) (Viewer, time.Time, error) {
 	var v Viewer
 	var seen time.Time
@@ -120,7 +121,7 @@ func (s *Store) SessionViewer(ctx context.Context, hash []byte) (Viewer, time.Ti
 		join users u on u.id = ws.user_id
 		join accounts a on a.id = ws.account_id
 		join memberships m on m.account_id = ws.account_id and m.user_id = ws.user_id
-		where ws.token_hash = $1 and ws.expires_at > now()`, hash).
+		where ws.token_hash = $1 and ws.expires_at > now() and m.disabled_at is null`, hash).
 		Scan(&v.UserID, &v.Email, &v.Name, &v.AccountID, &v.AccountName, &v.Plan, &v.Roles, &seen)
 	return v, seen, pg.Map(err)
 }
@@ -188,12 +189,12 @@ func (s *Store) ClearLoginFailures(ctx context.Context, email string) error {
 	return err
 }
 
-// ViewerByUser builds the viewer of a user in an account (for API keys).
+// ViewerByUser builds the viewer of an enabled member of an account (for API keys).
 func (s *Store) ViewerByUser(ctx context.Context, userID, accountID string) (Viewer, error) {
 	var v Viewer
 	err := s.db.QueryRow(ctx, `select `+viewerColumns+` from memberships m
 		join users u on u.id = m.user_id join accounts a on a.id = m.account_id
-		where m.user_id = $1 and m.account_id = $2`, userID, accountID).
+		where m.user_id = $1 and m.account_id = $2 and m.disabled_at is null`, userID, accountID).
 		Scan(&v.UserID, &v.Email, &v.Name, &v.AccountID, &v.AccountName, &v.Plan, &v.Roles)
 	return v, pg.Map(err)
 }

@@ -12,11 +12,13 @@ import (
 	"strings"
 
 	"github.com/edgeway/edgeway/bff/apikeys"
+	"github.com/edgeway/edgeway/bff/audit"
 	"github.com/edgeway/edgeway/bff/httperr"
 	"github.com/edgeway/edgeway/bff/web"
 	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/pg"
 	"github.com/edgeway/edgeway/internal/secret"
+	"github.com/jackc/pgx/v5"
 )
 
 // TokenPrefix starts every authtoken.
@@ -82,7 +84,13 @@ func (s *Service) Create(ctx context.Context, p web.Principal, in Input) (Create
 	owner := p.UserID
 	c := Credential{ID: ids.New(ids.Credential), AccountID: p.AccountID, OwnerID: &owner, TokenPrefix: sec.Display,
 		Description: deref(in.Description), Metadata: deref(in.Metadata), ACL: in.ACL}
-	c, err := s.store.Create(ctx, c, sec.Hash)
+	err := s.inTx(ctx, func(st *Store, tx pgx.Tx) error {
+		var err error
+		if c, err = st.Create(ctx, c, sec.Hash); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, p, audit.TunnelCredentialCreated, c.ID, auditObject(c))
+	})
 	if err != nil {
 		return Created{}, httperr.Internal(err)
 	}
@@ -110,13 +118,30 @@ func (s *Service) Update(ctx context.Context, p web.Principal, id string, in Inp
 	if err := in.validate(); err != nil {
 		return Credential{}, err
 	}
-	c, err := s.store.Update(ctx, p.AccountID, id, in.Description, in.Metadata, in.ACL)
+	var c Credential
+	err := s.inTx(ctx, func(st *Store, tx pgx.Tx) error {
+		var err error
+		if c, err = st.Update(ctx, p.AccountID, id, in.Description, in.Metadata, in.ACL); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, p, audit.TunnelCredentialUpdated, c.ID, auditObject(c))
+	})
 	return c, notFound(err, id)
 }
 
 // Delete revokes a credential: agents can no longer sign in with it, and live ones are disconnected.
 func (s *Service) Delete(ctx context.Context, p web.Principal, id string) error {
-	if err := notFound(s.store.Delete(ctx, p.AccountID, id), id); err != nil {
+	err := s.inTx(ctx, func(st *Store, tx pgx.Tx) error {
+		c, err := st.Get(ctx, p.AccountID, id)
+		if err != nil {
+			return err
+		}
+		if err := st.Delete(ctx, p.AccountID, id); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, p, audit.TunnelCredentialDeleted, id, auditObject(c))
+	})
+	if err := notFound(err, id); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "credential revoked", "account_id", p.AccountID, "user_id", p.UserID, "credential_id", id)
@@ -140,6 +165,17 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Credential, e
 		return Credential{}, ErrInvalidToken
 	}
 	return c, err
+}
+
+// inTx runs fn with a store on one transaction, so a change and its audit event commit together.
+func (s *Service) inTx(ctx context.Context, fn func(st *Store, tx pgx.Tx) error) error {
+	return pg.InTx(ctx, s.store.db, func(tx pgx.Tx) error { return fn(NewStore(tx), tx) })
+}
+
+// auditObject is a credential as audit events record it (never its token).
+func auditObject(c Credential) map[string]any {
+	return map[string]any{"id": c.ID, "description": c.Description, "metadata": c.Metadata, "acl": c.ACL,
+		"owner_id": c.OwnerID, "created_at": c.CreatedAt.UTC()}
 }
 
 func deref(s *string) string {

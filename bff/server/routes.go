@@ -8,8 +8,13 @@ import (
 	"github.com/edgeway/edgeway/bff/api"
 	"github.com/edgeway/edgeway/bff/apikeys"
 	"github.com/edgeway/edgeway/bff/auth"
+	"github.com/edgeway/edgeway/bff/control"
 	"github.com/edgeway/edgeway/bff/credentials"
 	"github.com/edgeway/edgeway/bff/httperr"
+	"github.com/edgeway/edgeway/bff/ippolicy"
+	"github.com/edgeway/edgeway/bff/plans"
+	"github.com/edgeway/edgeway/bff/reservations"
+	"github.com/edgeway/edgeway/bff/team"
 	"github.com/edgeway/edgeway/bff/web"
 	"github.com/edgeway/edgeway/frontend"
 	"github.com/labstack/echo/v4"
@@ -23,6 +28,15 @@ type handlers struct {
 	keys       *apikeys.Service
 	credWeb    *credentials.WebHandler
 	credAPI    *credentials.APIHandler
+	resWeb     *reservations.WebHandler
+	resAPI     *reservations.APIHandler
+	agentsWeb  *control.WebHandler
+	agentsAPI  *control.APIHandler
+	team       *team.WebHandler
+	plans      *plans.Handler
+	ipWeb      *ippolicy.WebHandler
+	ipAPI      *ippolicy.APIHandler
+	ipGuard    *ippolicy.Enforcer
 }
 
 // dashboardRoutes is the whole route table of the dashboard listener.
@@ -41,7 +55,9 @@ func (s *Server) dashboardRoutes(h handlers) {
 	static.StaticFS("/", frontend.Static())
 
 	// Everything else is a browser surface: CSRF on every state change, the session resolved.
-	app := e.Group("", s.csrf(), h.auth.LoadSession)
+	// The account's dashboard IP restriction applies as soon as the session names the account
+	// (see ippolicy.Enforcer for the order and the exempt recovery paths).
+	app := e.Group("", s.csrf(), h.auth.LoadSession, h.ipGuard.Dashboard)
 	app.GET("/", func(c echo.Context) error {
 		if _, ok := web.PrincipalFrom(c); ok {
 			return c.Redirect(http.StatusSeeOther, "/agents")
@@ -53,11 +69,16 @@ func (s *Server) dashboardRoutes(h handlers) {
 	app.GET("/signup", h.auth.SignupPage)
 	app.POST("/signup", h.auth.Signup)
 	app.POST("/logout", h.auth.Logout)
+	// Invitation links: the token is the credential.
+	app.GET("/invitations/:token", h.team.AcceptPage)
+	app.POST("/invitations/:token", h.team.Accept)
 
-	// Signed-in pages. RequireUser is per route (not Group.Use) so unknown paths stay 404s.
-	user := auth.RequireUser
+	// Signed-in pages. RequireUser is per route (not Group.Use) so unknown paths stay 404s; then
+	// the route's permission (permissions.go).
+	user := s.signedInRoute()
 	for _, sec := range frontend.Sections {
-		if sec.Key == "api-keys" || sec.Key == "authtokens" {
+		if sec.Key == "api-keys" || sec.Key == "authtokens" || sec.Key == "endpoints" || sec.Key == "agents" ||
+			sec.Key == "team" || sec.Key == "billing" || sec.Key == "ip-restrictions" {
 			continue
 		}
 		app.GET(sec.Path, sectionPage(sec), user)
@@ -68,6 +89,39 @@ func (s *Server) dashboardRoutes(h handlers) {
 	app.GET("/authtokens", h.credWeb.Page, user)
 	app.POST("/authtokens", h.credWeb.Create, user)
 	app.DELETE("/authtokens/:id", h.credWeb.Delete, user)
+	app.GET("/agents", h.agentsWeb.Page, user)
+	app.GET("/agents/live", h.agentsWeb.Live, user)
+	app.GET("/agents/:id", h.agentsWeb.Detail, user)
+	app.POST("/agents/:id/stop", h.agentsWeb.Stop, user)
+	app.POST("/agents/:id/restart", h.agentsWeb.Restart, user)
+	app.GET("/endpoints", h.resWeb.Page, user)
+	app.POST("/endpoints/domains", h.resWeb.CreateDomain, user)
+	app.DELETE("/endpoints/domains/:id", h.resWeb.DeleteDomain, user)
+	app.POST("/endpoints/addrs", h.resWeb.CreateAddr, user)
+	app.DELETE("/endpoints/addrs/:id", h.resWeb.DeleteAddr, user)
+	app.GET("/team", h.team.Page, user)
+	app.POST("/team/invitations", h.team.Invite, user)
+	app.POST("/team/invitations/:id/resend", h.team.Resend, user)
+	app.DELETE("/team/invitations/:id", h.team.Revoke, user)
+	app.POST("/team/members/:id/roles", h.team.ChangeRoles, user)
+	app.POST("/team/members/:id/disable", h.team.Disable, user)
+	app.POST("/team/members/:id/enable", h.team.Enable, user)
+	app.DELETE("/team/members/:id", h.team.Delete, user)
+	app.GET("/billing", h.plans.Page, user)
+	app.POST("/billing/plan", h.plans.ChangePlan, user)
+	app.GET("/ip-restrictions", h.ipWeb.Page, user)
+	app.POST("/ip-restrictions/policies", h.ipWeb.CreatePolicy, user)
+	app.DELETE("/ip-restrictions/policies/:id", h.ipWeb.DeletePolicy, user)
+	app.POST("/ip-restrictions/policies/:id/rules", h.ipWeb.CreateRule, user)
+	app.DELETE("/ip-restrictions/rules/:id", h.ipWeb.DeleteRule, user)
+	app.POST("/ip-restrictions/restrictions/:type", h.ipWeb.SaveRestriction, user)
+	app.DELETE("/ip-restrictions/restrictions/:type", h.ipWeb.DeleteRestriction, user)
+	// Lockout recovery: reachable from a blocked address; the link's token is checked against
+	// the signed-in administrator by the handler.
+	app.GET("/ip-recovery", h.ipWeb.RecoveryRequestPage)
+	app.POST("/ip-recovery", h.ipWeb.RequestRecovery)
+	app.GET("/ip-recovery/:token", h.ipWeb.RecoveryPage)
+	app.POST("/ip-recovery/:token", h.ipWeb.Recover)
 }
 
 // apiRoutes is the whole route table of the API listener. Every route here is documented in
@@ -76,7 +130,9 @@ func (s *Server) apiRoutes(h handlers) {
 	e := s.API
 	e.GET("/openapi.json", serveOpenAPI)
 	// Middleware per route (not Group.Use), so a wrong method stays a 405 and not a 404.
-	v := []echo.MiddlewareFunc{api.Authenticate(h.keys.Resolve), api.RequireVersion}
+	// The account's API IP restriction applies as soon as the key names the account.
+	v := []echo.MiddlewareFunc{api.Authenticate(h.keys.Resolve), h.ipGuard.API, api.RequireVersion, s.authz.Middleware(apiRules)}
+	e.GET("/account", h.plans.GetAccount, v...)
 	e.GET("/api_keys", h.apiKeysAPI.List, v...)
 	e.POST("/api_keys", h.apiKeysAPI.Create, v...)
 	e.GET("/api_keys/:id", h.apiKeysAPI.Get, v...)
@@ -87,6 +143,38 @@ func (s *Server) apiRoutes(h handlers) {
 	e.GET("/credentials/:id", h.credAPI.Get, v...)
 	e.PATCH("/credentials/:id", h.credAPI.Update, v...)
 	e.DELETE("/credentials/:id", h.credAPI.Delete, v...)
+	e.GET("/tunnel_sessions", h.agentsAPI.ListSessions, v...)
+	e.GET("/tunnel_sessions/:id", h.agentsAPI.GetSession, v...)
+	e.POST("/tunnel_sessions/:id/stop", h.agentsAPI.Stop, v...)
+	e.POST("/tunnel_sessions/:id/restart", h.agentsAPI.Restart, v...)
+	e.POST("/tunnel_sessions/:id/update", h.agentsAPI.Update, v...)
+	e.GET("/tunnels", h.agentsAPI.ListTunnels, v...)
+	e.GET("/tunnels/:id", h.agentsAPI.GetTunnel, v...)
+	e.GET("/reserved_domains", h.resAPI.ListDomains, v...)
+	e.POST("/reserved_domains", h.resAPI.CreateDomain, v...)
+	e.GET("/reserved_domains/:id", h.resAPI.GetDomain, v...)
+	e.PATCH("/reserved_domains/:id", h.resAPI.UpdateDomain, v...)
+	e.DELETE("/reserved_domains/:id", h.resAPI.DeleteDomain, v...)
+	e.GET("/reserved_addrs", h.resAPI.ListAddrs, v...)
+	e.POST("/reserved_addrs", h.resAPI.CreateAddr, v...)
+	e.GET("/reserved_addrs/:id", h.resAPI.GetAddr, v...)
+	e.PATCH("/reserved_addrs/:id", h.resAPI.UpdateAddr, v...)
+	e.DELETE("/reserved_addrs/:id", h.resAPI.DeleteAddr, v...)
+	e.GET("/ip_policies", h.ipAPI.ListPolicies, v...)
+	e.POST("/ip_policies", h.ipAPI.CreatePolicy, v...)
+	e.GET("/ip_policies/:id", h.ipAPI.GetPolicy, v...)
+	e.PATCH("/ip_policies/:id", h.ipAPI.UpdatePolicy, v...)
+	e.DELETE("/ip_policies/:id", h.ipAPI.DeletePolicy, v...)
+	e.GET("/ip_policy_rules", h.ipAPI.ListRules, v...)
+	e.POST("/ip_policy_rules", h.ipAPI.CreateRule, v...)
+	e.GET("/ip_policy_rules/:id", h.ipAPI.GetRule, v...)
+	e.PATCH("/ip_policy_rules/:id", h.ipAPI.UpdateRule, v...)
+	e.DELETE("/ip_policy_rules/:id", h.ipAPI.DeleteRule, v...)
+	e.GET("/ip_restrictions", h.ipAPI.ListRestrictions, v...)
+	e.POST("/ip_restrictions", h.ipAPI.CreateRestriction, v...)
+	e.GET("/ip_restrictions/:id", h.ipAPI.GetRestriction, v...)
+	e.PATCH("/ip_restrictions/:id", h.ipAPI.UpdateRestriction, v...)
+	e.DELETE("/ip_restrictions/:id", h.ipAPI.DeleteRestriction, v...)
 }
 
 func sectionPage(sec frontend.Section) echo.HandlerFunc {

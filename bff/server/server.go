@@ -11,13 +11,22 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/edgeway/edgeway/bff/api"
 	"github.com/edgeway/edgeway/bff/apikeys"
 	"github.com/edgeway/edgeway/bff/auth"
+	"github.com/edgeway/edgeway/bff/authz"
+	"github.com/edgeway/edgeway/bff/control"
 	"github.com/edgeway/edgeway/bff/credentials"
 	"github.com/edgeway/edgeway/bff/httperr"
+	"github.com/edgeway/edgeway/bff/ippolicy"
+	"github.com/edgeway/edgeway/bff/live"
+	"github.com/edgeway/edgeway/bff/mail"
+	"github.com/edgeway/edgeway/bff/plans"
+	"github.com/edgeway/edgeway/bff/reservations"
+	"github.com/edgeway/edgeway/bff/team"
 	"github.com/edgeway/edgeway/bff/web"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
@@ -35,6 +44,11 @@ type Config struct {
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
 	BodyLimit      int64          // maximum request body, bytes
 	AuthPolicy     auth.Policy
+	Edges          reservations.Regions // the regional edges (EDGEWAY_EDGES), by region
+	EdgeToken      string               // shared secret the edges present on the control channel
+	StaleGrace     time.Duration        // how long sessions of an edge that lost its channel are kept
+	SMTPAddr       string               // SMTP server for outgoing mail; "" keeps mail queued in the outbox
+	SMTPFrom       string               // From address of outgoing mail
 }
 
 // ContentSecurityPolicy allows nothing inline: scripts and styles come from /static only.
@@ -46,11 +60,26 @@ type Server struct {
 	Dashboard *echo.Echo
 	API       *echo.Echo
 	Registry  *prometheus.Registry
+	// Reservations answers the control plane's CheckBind and RegionFor.
+	Reservations *reservations.Service
+	// Control is the edge control channel; Serve accepts edges on its listener.
+	Control *control.Server
+	feed    *control.Feed
+	// Plans reads plans and usage; other domains call Plans.Check before adding what a plan limits.
+	Plans *plans.Service
+	// Mail delivers the mail outbox over SMTP.
+	Mail *mail.Worker
+	// IPPolicies manages IP policies and restrictions; IPPolicies.Cache() has every account's
+	// compiled restrictions (the agent and endpoint types are for the edges).
+	IPPolicies *ippolicy.Service
+	// IPRecovery sends and honours dashboard lockout recovery links.
+	IPRecovery *ippolicy.Recovery
 
-	log  *slog.Logger
-	cfg  Config
-	db   *pgxpool.Pool
-	auth *auth.Service
+	log   *slog.Logger
+	cfg   Config
+	db    *pgxpool.Pool
+	auth  *auth.Service
+	authz *authz.Enforcer
 }
 
 // New builds both servers.
@@ -64,23 +93,61 @@ func New(cfg Config, log *slog.Logger, db *pgxpool.Pool) (*Server, error) {
 		return nil, err
 	}
 	keySvc := apikeys.NewService(log, apikeys.NewStore(db), authStore)
-	credSvc := credentials.NewService(log, credentials.NewStore(db), nil)
+	resSvc := reservations.NewService(log, reservations.NewStore(db), cfg.Edges)
+	sessions := control.NewStore(db)
+	hub := live.NewHub(log)
+	feed := control.NewFeed(log, sessions, hub, db)
+	// The control server and the credentials service refer to each other: revoking a credential
+	// disconnects its agents; the control server authenticates agents with credentials.
+	revoker := &revokeVia{}
+	credSvc := credentials.NewService(log, credentials.NewStore(db), revoker)
+	ctl := control.NewServer(log, control.Config{Token: cfg.EdgeToken, StaleGrace: cfg.StaleGrace}, sessions, credSvc, resSvc, feed)
+	ctl.EnableRelay(db)
+	revoker.ctl = ctl
+
+	enforcer, err := authz.New()
+	if err != nil {
+		return nil, err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newHTTPMetrics(reg)
 
-	s := &Server{Registry: reg, log: log, cfg: cfg, db: db, auth: authSvc}
+	s := &Server{Registry: reg, log: log, cfg: cfg, db: db, auth: authSvc, authz: enforcer}
+	s.Reservations = resSvc
+	s.Control, s.feed = ctl, feed
+	s.Plans = plans.New(log, db)
+	if cfg.SMTPFrom == "" {
+		cfg.SMTPFrom = "Edgeway <no-reply@edgeway.local>"
+	}
+	s.Mail = mail.NewWorker(log, db, cfg.SMTPAddr, cfg.SMTPFrom)
+	teamSvc := team.New(log, db, s.Plans, authSvc, revoker, s.Mail, cfg.PublicURL)
+	ipCache := ippolicy.NewCache(ippolicy.NewStore(db), ippolicy.DefaultRecheck)
+	s.IPPolicies = ippolicy.NewService(log, db, ipCache)
+	s.IPRecovery = ippolicy.NewRecovery(log, db, ipCache, ippolicy.SMTPMailer{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom}, cfg.PublicURL)
 	s.Dashboard = s.newEcho("dashboard", metrics, false)
 	s.API = s.newEcho("api", metrics, true)
 
+	authHandler := auth.NewHandler(authSvc, cfg.CookieSecure)
 	h := handlers{
-		auth:       auth.NewHandler(authSvc, cfg.CookieSecure),
+		auth:       authHandler,
 		apiKeysWeb: apikeys.NewWebHandler(keySvc),
 		apiKeysAPI: apikeys.NewAPIHandler(keySvc, api.URIs{Base: cfg.APIURL}),
 		keys:       keySvc,
 		credWeb:    credentials.NewWebHandler(credSvc),
 		credAPI:    credentials.NewAPIHandler(credSvc, api.URIs{Base: cfg.APIURL}),
+		resWeb:     reservations.NewWebHandler(resSvc),
+		resAPI:     reservations.NewAPIHandler(resSvc, api.URIs{Base: cfg.APIURL}),
+		agentsWeb: control.NewWebHandler(sessions, feed, hub, ctl, cfg.PublicURL, func(p web.Principal) bool {
+			return enforcer.Allowed(p.Roles, authz.AgentsWrite)
+		}),
+		agentsAPI: control.NewAPIHandler(sessions, ctl, api.URIs{Base: cfg.APIURL}),
+		team:      team.NewWebHandler(teamSvc, authSvc, authHandler),
+		plans:     plans.NewHandler(s.Plans, api.URIs{Base: cfg.APIURL}),
+		ipWeb:     ippolicy.NewWebHandler(s.IPPolicies, s.IPRecovery),
+		ipAPI:     ippolicy.NewAPIHandler(s.IPPolicies, api.URIs{Base: cfg.APIURL}),
+		ipGuard:   ippolicy.NewEnforcer(log, ipCache),
 	}
 	s.dashboardRoutes(h)
 	s.apiRoutes(h)
@@ -148,7 +215,7 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogStatus: true, LogURI: true, LogMethod: true, LogLatency: true, LogRequestID: true, LogRemoteIP: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			attrs := []any{"request_id", v.RequestID, "method", v.Method, "uri", v.URI, "status", v.Status,
+			attrs := []any{"request_id", v.RequestID, "method", v.Method, "uri", redactURI(v.URI), "status", v.Status,
 				"latency_ms", float64(v.Latency.Microseconds()) / 1000, "remote_ip", v.RemoteIP}
 			if p, ok := web.PrincipalFrom(c); ok {
 				attrs = append(attrs, "account_id", p.AccountID, "user_id", p.UserID)
@@ -157,6 +224,23 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 			return nil
 		},
 	})
+}
+
+// secretPaths are path prefixes whose next segment is a bearer secret (an emailed link's token).
+var secretPaths = []string{"/invitations/", "/ip-recovery/"}
+
+// redactURI hides the token of emailed links, so logs never hold a usable link.
+func redactURI(uri string) string {
+	for _, p := range secretPaths {
+		if rest, ok := strings.CutPrefix(uri, p); ok {
+			end := strings.IndexAny(rest, "/?")
+			if end < 0 {
+				end = len(rest)
+			}
+			return p + "REDACTED" + rest[end:]
+		}
+	}
+	return uri
 }
 
 func slogAttrs(kv []any) []slog.Attr {
@@ -231,9 +315,30 @@ func (s *Server) metricsHandler() echo.HandlerFunc {
 	return echo.WrapHandler(promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 }
 
-// Serve runs both servers on their listeners until ctx ends, then shuts them down gracefully.
-func (s *Server) Serve(ctx context.Context, dashboard, apiLn net.Listener) error {
-	errc := make(chan error, 2)
+// revokeVia lets the credentials service reach the control server built after it.
+type revokeVia struct{ ctl *control.Server }
+
+func (r *revokeVia) CredentialRevoked(ctx context.Context, accountID, credentialID string) {
+	if r.ctl != nil {
+		r.ctl.CredentialRevoked(ctx, accountID, credentialID)
+	}
+}
+
+// Serve runs both servers and the edge control channel on their listeners until ctx ends, then
+// shuts them down gracefully.
+func (s *Server) Serve(ctx context.Context, dashboard, apiLn, controlLn net.Listener) error {
+	errc := make(chan error, 3)
+	go s.feed.Listen(ctx)
+	if s.cfg.SMTPAddr != "" {
+		go s.Mail.Run(ctx)
+	} else {
+		s.log.Warn("no SMTP server configured (EDGEWAY_SMTP_ADDR): mail stays queued in the outbox")
+	}
+	go func() {
+		if err := s.Control.Serve(ctx, controlLn); err != nil {
+			errc <- err
+		}
+	}()
 	serve := func(e *echo.Echo, ln net.Listener) {
 		srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
@@ -259,7 +364,7 @@ func (s *Server) Serve(ctx context.Context, dashboard, apiLn net.Listener) error
 	return errors.Join(s.Dashboard.Shutdown(shutdownCtx), s.API.Shutdown(shutdownCtx))
 }
 
-// sweep deletes expired sessions and old login failures every few minutes.
+// sweep deletes expired sessions, old login failures and old IP recovery links every few minutes.
 func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
@@ -270,6 +375,9 @@ func (s *Server) sweep(ctx context.Context) {
 			s.log.Warn("sweep sessions", "err", err)
 		} else if n > 0 {
 			s.log.Info("swept expired sessions", "count", n)
+		}
+		if err := ippolicy.NewStore(s.db).DeleteExpiredRecovery(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			s.log.Warn("sweep ip recovery links", "err", err)
 		}
 		select {
 		case <-ctx.Done():

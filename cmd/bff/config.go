@@ -11,6 +11,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/edgeway/edgeway/bff/reservations"
 )
 
 // Config is the bff's configuration: environment variables, overridden by flags.
@@ -29,6 +32,11 @@ type Config struct {
 	SMTPFrom       string
 	ControlAddr    string
 	Edges          string
+	Regions        reservations.Regions // Edges, parsed
+	EdgeToken      string
+	ControlCert    string
+	ControlKey     string
+	StaleGrace     time.Duration
 }
 
 func env(key, def string) string {
@@ -41,6 +49,7 @@ func env(key, def string) string {
 // loadConfig reads the environment, then the flags of the serve command.
 func loadConfig(args []string) (Config, error) {
 	var c Config
+	var errs []error
 	var proxies, level, secure, limit string
 	fs := flag.NewFlagSet("bff serve", flag.ContinueOnError)
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", env("EDGEWAY_DATABASE_URL", "")), "PostgreSQL URL (env DATABASE_URL)")
@@ -56,11 +65,20 @@ func loadConfig(args []string) (Config, error) {
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", env("EDGEWAY_SMTP_ADDR", ""), "SMTP server host:port for outgoing mail (env EDGEWAY_SMTP_ADDR)")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", env("EDGEWAY_SMTP_FROM", "Edgeway <no-reply@edgeway.local>"), "From address (env EDGEWAY_SMTP_FROM)")
 	fs.StringVar(&c.ControlAddr, "control-addr", env("EDGEWAY_CONTROL_ADDR", "127.0.0.1:8082"), "edge control channel listen address (env EDGEWAY_CONTROL_ADDR)")
-	fs.StringVar(&c.Edges, "edges", env("EDGEWAY_EDGES", ""), "JSON list of the regional edges, for display (env EDGEWAY_EDGES)")
+	fs.StringVar(&c.Edges, "edges", env("EDGEWAY_EDGES", ""), "JSON list of the regional edges: [{region, http_addr, https_addr, agent_addr, ops_addr, tcp_ports, base_domain}] (env EDGEWAY_EDGES)")
+	fs.StringVar(&c.EdgeToken, "edge-token", env("EDGEWAY_EDGE_TOKEN", ""), "shared secret edges present on the control channel (env EDGEWAY_EDGE_TOKEN)")
+	fs.StringVar(&c.ControlCert, "control-tls-cert", env("EDGEWAY_CONTROL_TLS_CERT", ""), "PEM certificate for the control channel; empty: plain TCP, loopback only (env EDGEWAY_CONTROL_TLS_CERT)")
+	fs.StringVar(&c.ControlKey, "control-tls-key", env("EDGEWAY_CONTROL_TLS_KEY", ""), "PEM key for -control-tls-cert (env EDGEWAY_CONTROL_TLS_KEY)")
+	var grace string
+	fs.StringVar(&grace, "stale-grace", env("EDGEWAY_STALE_GRACE", "2m"), "how long sessions of an edge that lost the control channel are kept before removal (env EDGEWAY_STALE_GRACE)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	var errs []error
+	if d, err := time.ParseDuration(grace); err != nil || d < time.Second {
+		errs = append(errs, fmt.Errorf("stale-grace: %q must be a duration of at least 1s, such as 2m", grace))
+	} else {
+		c.StaleGrace = d
+	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.HTTPAddr
 	}
@@ -95,6 +113,11 @@ func loadConfig(args []string) (Config, error) {
 	} else {
 		c.BodyLimit = n
 	}
+	if regions, err := reservations.ParseRegions(c.Edges); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.Regions = regions
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		errs = append(errs, fmt.Errorf("log-level: %q is not debug, info, warn or error", level))
 	}
@@ -115,6 +138,19 @@ func (c Config) Validate() error {
 	for name, u := range map[string]string{"public-url": c.PublicURL, "api-url": c.APIURL} {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", name, u))
+		}
+	}
+	if c.EdgeToken == "" {
+		errs = append(errs, errors.New("edge-token: set EDGEWAY_EDGE_TOKEN to a long random secret, the same for the bff and every edge"))
+	}
+	if (c.ControlCert == "") != (c.ControlKey == "") {
+		errs = append(errs, errors.New("control-tls-cert and control-tls-key go together"))
+	}
+	if c.ControlCert == "" {
+		if host, _, err := net.SplitHostPort(c.ControlAddr); err == nil {
+			if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+				errs = append(errs, fmt.Errorf("control-addr: %q is not loopback, so the control channel needs TLS (-control-tls-cert, -control-tls-key)", c.ControlAddr))
+			}
 		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {

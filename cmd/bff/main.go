@@ -1,9 +1,10 @@
 // Command bff runs the Edgeway dashboard and API (serve), applies migrations (migrate) and seeds
-// a demo account (seed).
+// a demo account (seed) and prints dashboard IP-lockout recovery links (recover).
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,8 @@ commands:
   serve     run the dashboard and the API (default)
   migrate   apply database migrations (-to N to migrate up or down to version N)
   seed      create a demo account and administrator if the email is not registered yet
+  recover   print a dashboard IP-lockout recovery link for an administrator (--email ADDRESS)
+  plan      move an account to a plan: -plan free|pro|enterprise and -account ID or -email E
 
 Run "bff serve -h" for the configuration flags; each has an environment variable.
 `
@@ -46,6 +49,10 @@ func main() {
 		err = migrate(ctx, args)
 	case "seed":
 		err = seed(ctx, args)
+	case "recover":
+		err = recoverAccess(ctx, args, os.Stdout)
+	case "plan":
+		err = setPlan(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return
@@ -86,7 +93,8 @@ func serve(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	srv, err := server.New(server.Config{PublicURL: cfg.PublicURL, APIURL: cfg.APIURL, CookieSecure: cfg.CookieSecure,
-		TrustedProxies: cfg.TrustedProxies, BodyLimit: cfg.BodyLimit, AuthPolicy: auth.DefaultPolicy}, log, pool)
+		TrustedProxies: cfg.TrustedProxies, BodyLimit: cfg.BodyLimit, AuthPolicy: auth.DefaultPolicy, Edges: cfg.Regions,
+		EdgeToken: cfg.EdgeToken, StaleGrace: cfg.StaleGrace, SMTPAddr: cfg.SMTPAddr, SMTPFrom: cfg.SMTPFrom}, log, pool)
 	if err != nil {
 		return err
 	}
@@ -98,9 +106,20 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen api: %w", err)
 	}
+	ctlLn, err := net.Listen("tcp", cfg.ControlAddr)
+	if err != nil {
+		return fmt.Errorf("listen control: %w", err)
+	}
+	if cfg.ControlCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.ControlCert, cfg.ControlKey)
+		if err != nil {
+			return fmt.Errorf("load control TLS certificate: %w", err)
+		}
+		ctlLn = tls.NewListener(ctlLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
 	log.Info("bff listening", "dashboard", cfg.PublicURL, "dashboard_addr", dash.Addr().String(),
-		"api", cfg.APIURL, "api_addr", apiLn.Addr().String())
-	return srv.Serve(ctx, dash, apiLn)
+		"api", cfg.APIURL, "api_addr", apiLn.Addr().String(), "control_addr", ctlLn.Addr().String(), "control_tls", cfg.ControlCert != "")
+	return srv.Serve(ctx, dash, apiLn, ctlLn)
 }
 
 func applyMigrations(ctx context.Context, dbURL string) error {

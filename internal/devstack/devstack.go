@@ -319,7 +319,10 @@ func (s *stack) start(ctx context.Context) (*Ready, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The shared secret of the edge control channel, new for every run (the edges restart with it).
+	edgeToken := rand.Text()
 	bffEnv := env(map[string]string{
+		"EDGEWAY_EDGE_TOKEN":   edgeToken,
 		"DATABASE_URL":         dbURL,
 		"EDGEWAY_HTTP_ADDR":    cfg.HTTPAddr,
 		"EDGEWAY_API_ADDR":     cfg.APIAddr,
@@ -347,7 +350,7 @@ func (s *stack) start(ctx context.Context) (*Ready, error) {
 
 	// Edges, started together.
 	for _, e := range edges {
-		if _, err := s.startProc("edge-"+e.Region, nil, edgeBin,
+		if _, err := s.startProc("edge-"+e.Region, env(map[string]string{"EDGEWAY_EDGE_BFF_TOKEN": edgeToken}), edgeBin,
 			"-region", e.Region,
 			"-http-addr", e.HTTPAddr,
 			"-https-addr", e.HTTPSAddr,

@@ -110,6 +110,9 @@ type BoundTunnel struct {
 	ID string
 	// PublicURL is where visitors reach it.
 	PublicURL string
+	// HTTPSURL is the HTTPS form of an HTTP tunnel's URL, when the edge
+	// serves HTTPS.
+	HTTPSURL string
 }
 
 // ForwardsTo describes the local service as shown to users and sent to
@@ -154,6 +157,8 @@ type Session struct {
 	tunnels   []BoundTunnel
 	byID      map[string]*BoundTunnel
 	latency   atomic.Int64 // nanoseconds, last heartbeat round trip
+	connTotal atomic.Int64 // proxied connections so far
+	connOpen  atomic.Int64 // proxied connections now open
 
 	endOnce sync.Once
 	endErr  error
@@ -173,6 +178,23 @@ func (s *Session) Tunnels() []BoundTunnel { return append([]BoundTunnel(nil), s.
 // Latency returns the last measured heartbeat round trip, or 0 before the
 // first one.
 func (s *Session) Latency() time.Duration { return time.Duration(s.latency.Load()) }
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Stats are a session's live counters.
+type Stats struct {
+	// Total counts connections proxied so far (HTTP keep-alive connections
+	// count once); Open counts those open now.
+	Total, Open int64
+	// Latency is the last heartbeat round trip to the edge.
+	Latency time.Duration
+}
+
+// Stats returns the session's live counters.
+func (s *Session) Stats() Stats {
+	return Stats{Total: s.connTotal.Load(), Open: s.connOpen.Load(), Latency: s.Latency()}
+}
 
 // Connect dials the edge, authenticates, opens the control stream and
 // binds every configured tunnel. A failure to bind closes the session and
@@ -258,6 +280,8 @@ func (s *Session) start(ctx context.Context) error {
 		return fmt.Errorf("open control stream: %w", err)
 	}
 	s.ctrl = proto.NewControl(stream, s.log)
+	// The edge echoes every heartbeat: three missed echoes mean it is gone.
+	s.ctrl.ReadTimeout = 3 * s.heartbeat
 
 	for _, t := range cfg.Tunnels {
 		if t.Name == "" {
@@ -276,7 +300,7 @@ func (s *Session) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("start tunnel %s: %w", t.Name, err)
 		}
-		s.tunnels = append(s.tunnels, BoundTunnel{Tunnel: t, ID: resp.TunnelID, PublicURL: resp.PublicURL})
+		s.tunnels = append(s.tunnels, BoundTunnel{Tunnel: t, ID: resp.TunnelID, PublicURL: resp.PublicURL, HTTPSURL: resp.HTTPSURL})
 	}
 	for i := range s.tunnels {
 		s.byID[s.tunnels[i].ID] = &s.tunnels[i]
@@ -427,6 +451,9 @@ func (s *Session) proxy(_ context.Context, f proto.Frame, stream net.Conn) {
 		_ = stream.Close()
 		return
 	}
+	s.connTotal.Add(1)
+	s.connOpen.Add(1)
+	defer s.connOpen.Add(-1)
 	proto.Join(stream, local)
 }
 

@@ -66,7 +66,7 @@ func TestParseEdges(t *testing.T) {
 			t.Errorf("error lacks %q: %v", w, err)
 		}
 	}
-	if d := DefaultEdges(); len(d) != 7 || d["eu"] != "127.0.0.1:4444" {
+	if d := DefaultEdges(); len(d) != 7 || d["eu"] != "127.0.0.1:9012" {
 		t.Fatalf("DefaultEdges %v", d)
 	}
 }

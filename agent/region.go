@@ -17,12 +17,12 @@ import (
 )
 
 // DefaultEdges maps each region to its edge's agent address in the local
-// development stack: loopback, port 4443 for us, then one port per region
-// in region order (eu 4444 ... in 4449).
+// development stack (internal/devstack): region i in region order listens
+// for agents on 127.0.0.1:9002+10*i (us 9002, eu 9012 ... in 9062).
 func DefaultEdges() map[region.Code]string {
 	m := make(map[region.Code]string)
 	for i, r := range region.All() {
-		m[r.Code] = "127.0.0.1:" + strconv.Itoa(4443+i)
+		m[r.Code] = "127.0.0.1:" + strconv.Itoa(9002+10*i)
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -56,14 +57,20 @@ func (b *Backoff) Next() time.Duration {
 func (b *Backoff) Reset() { b.attempt = 0 }
 
 // Permanent reports whether err will not go away by reconnecting: a bad
-// or revoked authtoken, an outdated agent, or a tunnel the edge refuses.
+// or revoked authtoken, an outdated agent, a tunnel the edge refuses, or
+// an edge certificate that does not verify.
 func Permanent(err error) bool {
 	var rc *RemoteCommand
 	if errors.As(err, &rc) {
 		return true
 	}
+	// An edge certificate that does not verify will not start to.
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &cv) {
+		return true
+	}
 	switch proto.CodeOf(err) {
-	case "", proto.CodeDraining, proto.CodeInternal, proto.CodeBadFrame, proto.CodeFrameTooLarge:
+	case "", proto.CodeDraining, proto.CodeInternal, proto.CodeBadFrame, proto.CodeFrameTooLarge, proto.CodeUnavailable:
 		return false
 	}
 	return true

@@ -9,13 +9,14 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgeway/edgeway/internal/proto"
 )
 
 // bind serves a BindRequest: it creates (or, with pooling, joins) an HTTP
 // endpoint or a TCP address for the session.
-func (ss *session) bind(_ context.Context, req *proto.BindRequest) (*proto.BindResponse, error) {
+func (ss *session) bind(ctx context.Context, req *proto.BindRequest) (*proto.BindResponse, error) {
 	s := ss.srv
 	if len(req.Metadata) > 4096 || len(req.ForwardsTo) > 1024 || len(req.Name) > 256 {
 		return nil, proto.Errorf(proto.CodeBadRequest, "metadata is limited to 4096 bytes, forwards_to to 1024 and name to 256")
@@ -26,9 +27,9 @@ func (ss *session) bind(_ context.Context, req *proto.BindRequest) (*proto.BindR
 	)
 	switch req.Proto {
 	case proto.ProtoHTTP:
-		t, err = ss.bindHTTP(req)
+		t, err = ss.bindHTTP(ctx, req)
 	case proto.ProtoTCP:
-		t, err = ss.bindTCP(req)
+		t, err = ss.bindTCP(ctx, req)
 	default:
 		return nil, proto.Errorf(proto.CodeBadRequest, "unknown tunnel protocol %q; use http or tcp", req.Proto)
 	}
@@ -38,12 +39,17 @@ func (ss *session) bind(_ context.Context, req *proto.BindRequest) (*proto.BindR
 	ss.log.Info("tunnel bound", slog.String("tunnel_id", t.id), slog.String("public_url", t.publicURL),
 		slog.String("forwards_to", t.forwardsTo))
 	s.m.tunnels.WithLabelValues(t.proto).Inc()
-	return &proto.BindResponse{TunnelID: t.id, Proto: t.proto, PublicURL: t.publicURL}, nil
+	if s.observer != nil {
+		s.observer.TunnelStarted(t.info())
+	}
+	return &proto.BindResponse{TunnelID: t.id, Proto: t.proto, PublicURL: t.publicURL, HTTPSURL: t.httpsURL}, nil
 }
 
 func (ss *session) newTunnel(protocol string, req *proto.BindRequest) *tunnel {
 	id := NewID("tn_")
 	return &tunnel{
+		started:    time.Now(),
+		metadata:   req.Metadata,
 		id:         id,
 		key:        "tn-" + id[3:] + transportSuffix,
 		sess:       ss,
@@ -53,7 +59,7 @@ func (ss *session) newTunnel(protocol string, req *proto.BindRequest) *tunnel {
 	}
 }
 
-func (ss *session) bindHTTP(req *proto.BindRequest) (*tunnel, error) {
+func (ss *session) bindHTTP(ctx context.Context, req *proto.BindRequest) (*tunnel, error) {
 	s := ss.srv
 	base := s.cfg.BaseDomain
 	host := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(req.Domain), "."))
@@ -69,12 +75,21 @@ func (ss *session) bindHTTP(req *proto.BindRequest) (*tunnel, error) {
 		if validDomain(host) != nil {
 			return nil, proto.Errorf(proto.CodeDomainInvalid, "%q is not a valid domain name", req.Domain)
 		}
-		if !strings.HasSuffix(host, "."+base) || strings.Contains(strings.TrimSuffix(host, "."+base), ".") {
-			return nil, proto.Errorf(proto.CodeDomainInvalid, "domain %s is not served by this edge: region %s serves NAME.%s", host, s.cfg.Region, base)
-		}
 	}
+	underBase := strings.HasSuffix(host, "."+base) && !strings.Contains(strings.TrimSuffix(host, "."+base), ".")
 	if !random && !ss.allowed(host) {
 		return nil, proto.Errorf(proto.CodeBindDenied, "this authtoken may not bind %s (its ACL allows %s)", host, strings.Join(ss.grant.ACL, ", "))
+	}
+	if !random {
+		reserved, err := ss.checkBind(ctx, proto.ProtoHTTP, host)
+		if err != nil {
+			return nil, err
+		}
+		// Names outside the base domain must be reserved domains.
+		if !underBase && !reserved {
+			return nil, proto.Errorf(proto.CodeDomainInvalid,
+				"domain %s is not served by this edge: region %s serves NAME.%s and the account's reserved domains", host, s.cfg.Region, base)
+		}
 	}
 	t := ss.newTunnel(proto.ProtoHTTP, req)
 	s.mu.Lock()
@@ -111,11 +126,14 @@ func (ss *session) bindHTTP(req *proto.BindRequest) (*tunnel, error) {
 	}
 	t.ep = ep
 	t.publicURL = publicURL("http", host, s.httpPort)
+	if s.httpsLn != nil {
+		t.httpsURL = publicURL("https", host, s.httpsPort)
+	}
 	s.addTunnelLocked(t)
 	return t, nil
 }
 
-func (ss *session) bindTCP(req *proto.BindRequest) (*tunnel, error) {
+func (ss *session) bindTCP(ctx context.Context, req *proto.BindRequest) (*tunnel, error) {
 	s := ss.srv
 	r := s.cfg.TCPPorts
 	if r.Empty() {
@@ -138,6 +156,9 @@ func (ss *session) bindTCP(req *proto.BindRequest) (*tunnel, error) {
 			return nil, proto.Errorf(proto.CodePortOutOfRange, "port %d is outside region %s's TCP port range %s", p, s.cfg.Region, r)
 		}
 		want = p
+		if _, err := ss.checkBind(ctx, proto.ProtoTCP, net.JoinHostPort(s.cfg.PublicHost, strconv.Itoa(p))); err != nil {
+			return nil, err
+		}
 	}
 	t := ss.newTunnel(proto.ProtoTCP, req)
 	s.mu.Lock()
@@ -193,6 +214,18 @@ func (ss *session) bindTCP(req *proto.BindRequest) (*tunnel, error) {
 }
 
 func tcpKey(port int) string { return "tcp:" + strconv.Itoa(port) }
+
+// checkBind asks the BindChecker, if any, about an explicitly requested
+// name, and reports whether the session's account reserved it.
+func (ss *session) checkBind(ctx context.Context, protocol, name string) (reserved bool, err error) {
+	s := ss.srv
+	if s.binds == nil {
+		return false, nil
+	}
+	return s.binds.CheckBind(ctx, proto.BindCheckRequest{
+		AccountID: ss.grant.AccountID, SessionID: ss.id, Proto: protocol, Name: name,
+	})
+}
 
 // newTCPEndpointLocked registers a TCP endpoint and starts accepting on ln.
 func (s *Server) newTCPEndpointLocked(port int, ln net.Listener, pooling bool) *endpoint {
@@ -258,6 +291,9 @@ func (ss *session) unbind(_ context.Context, req *proto.UnbindRequest) (*proto.U
 		s.transport.CloseIdleConnections()
 	}
 	ss.log.Info("tunnel unbound", slog.String("tunnel_id", t.id), slog.String("public_url", t.publicURL))
+	if s.observer != nil {
+		s.observer.TunnelEnded(proto.TunnelEnded{ID: t.id, SessionID: ss.id})
+	}
 	return &proto.UnbindResponse{}, nil
 }
 

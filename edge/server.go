@@ -32,6 +32,10 @@ type Server struct {
 	auth Authenticator
 	m    *metrics
 
+	ctl      *Control    // nil: no control channel
+	observer Observer    // nil: nobody is told about changes
+	binds    BindChecker // nil: requested names need no outside check
+
 	cert     *tls.Certificate // configured certificate, nil when none
 	agentTLS *tls.Config      // nil: plain agent listener
 
@@ -48,7 +52,7 @@ type Server struct {
 	draining  bool
 	sessions  map[string]*session  // by session id
 	clients   map[string]*session  // by agent client id
-	endpoints map[string]*endpoint // "http:host" or "tcp:port"
+	endpoints map[string]*endpoint // host (HTTP) or "tcp:port"
 	byKey     map[string]*tunnel   // HTTP tunnels by transport key
 	agentWG   sync.WaitGroup       // agent handshakes and sessions
 	publicWG  sync.WaitGroup       // public TCP connections and accept loops
@@ -56,14 +60,12 @@ type Server struct {
 }
 
 // New returns an edge server for cfg (defaults applied, then validated).
-// auth decides which agents may connect.
+// auth decides which agents may connect; nil refuses every agent until
+// UseControl provides the bff.
 func New(cfg Config, log *slog.Logger, auth Authenticator) (*Server, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if auth == nil {
-		return nil, errors.New("edge: an authenticator is required")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -79,6 +81,9 @@ func New(cfg Config, log *slog.Logger, auth Authenticator) (*Server, error) {
 		endpoints: make(map[string]*endpoint),
 		byKey:     make(map[string]*tunnel),
 	}
+	if auth == nil {
+		s.auth = refuseAll{}
+	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	if cfg.TLSCertFile != "" {
 		c, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
@@ -91,6 +96,28 @@ func New(cfg Config, log *slog.Logger, auth Authenticator) (*Server, error) {
 	s.setupHTTP()
 	return s, nil
 }
+
+// UseControl makes c, the control channel to the bff, authenticate agents,
+// check requested names and hear about changes. Call it before Serve, and
+// run c alongside.
+func (s *Server) UseControl(c *Control) {
+	s.auth, s.binds, s.observer, s.ctl = c, c, c, c
+}
+
+// refuseAll refuses every agent: no authenticator was configured.
+type refuseAll struct{}
+
+func (refuseAll) Authenticate(context.Context, AuthRequest) (Grant, error) {
+	return Grant{}, proto.Errorf(proto.CodeAuthFailed, "this edge has no way to check authtokens (no bff control channel and no development tokens)")
+}
+
+// SetObserver makes o hear about session and tunnel changes. Call it
+// before Serve.
+func (s *Server) SetObserver(o Observer) { s.observer = o }
+
+// SetBindChecker makes b decide on explicitly requested names. Call it
+// before Serve.
+func (s *Server) SetBindChecker(b BindChecker) { s.binds = b }
 
 // Config returns the server's configuration with defaults applied.
 func (s *Server) Config() Config { return s.cfg }
@@ -307,6 +334,8 @@ type Health struct {
 	Tunnels    int    `json:"tunnels"`
 	Draining   bool   `json:"draining"`
 	Protocol   int    `json:"protocol_version"`
+	// BFF is the control channel's state: "up", "down" or "off".
+	BFF string `json:"bff"`
 }
 
 // Health returns the server's current health summary.
@@ -327,6 +356,15 @@ func (s *Server) Health() Health {
 	}
 	if s.draining {
 		h.Status = "draining"
+	}
+	h.BFF = "off"
+	if s.ctl != nil {
+		select {
+		case <-s.ctl.Connected():
+			h.BFF = "up"
+		default:
+			h.BFF = "down"
+		}
 	}
 	return h
 }

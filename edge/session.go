@@ -30,7 +30,9 @@ type session struct {
 
 	mu        sync.Mutex
 	ctrl      *proto.Control
-	ctrlReady chan struct{} // closed once ctrl is set
+	ctrlReady chan struct{}                // closed once ctrl is set
+	reason    string                       // why the edge ended the session, if it did
+	pending   map[string]chan *proto.Error // command id -> result
 	tunnels   map[string]*tunnel
 	closed    bool
 }
@@ -43,14 +45,17 @@ type tunnel struct {
 	ep         *endpoint
 	proto      string
 	publicURL  string
+	httpsURL   string
 	forwardsTo string
+	metadata   string
+	started    time.Time
 	header     []byte // encoded proxy header frame without client address
 }
 
 // endpoint is a public hostname or TCP port and the tunnels serving it
 // (more than one only with pooling).
 type endpoint struct {
-	key     string // "http:host" or "tcp:port"
+	key     string // host (HTTP) or "tcp:port"
 	proto   string
 	host    string
 	port    int
@@ -73,7 +78,10 @@ func (ep *endpoint) pick() *tunnel {
 	}
 }
 
-func httpKey(host string) string { return "http:" + host }
+// httpKey is the endpoints key of an HTTP host: the host itself (no
+// allocation on the request path); TCP keys start with "tcp:", which no
+// host name does.
+func httpKey(host string) string { return host }
 
 // open opens a proxy stream to the tunnel's agent and writes its header.
 // The returned connection reports agent-side failures on its first Read.
@@ -298,6 +306,9 @@ func (s *Server) handshake(mux *yamux.Session, remote string, deadline time.Time
 	}
 	sess.log.Info("agent session started",
 		slog.String("client_id", req.ClientID), slog.String("os", req.OS), slog.String("agent_version", req.AgentVersion))
+	if s.observer != nil {
+		s.observer.SessionStarted(sess.info())
+	}
 	return sess, nil
 }
 
@@ -389,6 +400,9 @@ func (ss *session) serve() {
 	_ = r.Serve(ctx, ss.mux)
 	s.unregister(ss)
 	ss.close()
+	if s.observer != nil {
+		s.observer.SessionEnded(proto.SessionEnded{ID: ss.id, Error: ss.endReason()})
+	}
 	ss.log.Info("agent session ended", slog.Duration("duration", time.Since(ss.started).Round(time.Millisecond)))
 }
 
@@ -400,9 +414,87 @@ func (ss *session) close() {
 	_ = ss.mux.Close()
 }
 
+// closeWithReason records why the edge ends the session, then closes it.
+func (ss *session) closeWithReason(reason string) {
+	ss.mu.Lock()
+	if ss.reason == "" {
+		ss.reason = reason
+	}
+	ss.mu.Unlock()
+	ss.close()
+}
+
+func (ss *session) endReason() string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.reason
+}
+
+// info describes the session for the bff.
+func (ss *session) info() proto.SessionInfo {
+	transport := "tcp"
+	if ss.srv.agentTLS != nil {
+		transport = "tls"
+	}
+	return proto.SessionInfo{
+		ID: ss.id, AccountID: ss.grant.AccountID, CredentialID: ss.grant.CredentialID, ClientID: ss.clientID,
+		AgentVersion: ss.hello.AgentVersion, OS: ss.hello.OS, Arch: ss.hello.Arch, Metadata: ss.hello.Metadata,
+		RemoteAddr: ss.remote, Transport: transport, RemoteManagement: ss.hello.RemoteManagement,
+		StartedUnixMilli: ss.started.UnixMilli(),
+	}
+}
+
+// info describes the tunnel for the bff.
+func (t *tunnel) info() proto.TunnelInfo {
+	return proto.TunnelInfo{ID: t.id, SessionID: t.sess.id, Proto: t.proto, PublicURL: t.publicURL,
+		ForwardsTo: t.forwardsTo, Metadata: t.metadata, StartedUnixMilli: t.started.UnixMilli()}
+}
+
+// Snapshot describes every live session and tunnel, for the bff to
+// reconcile with.
+func (s *Server) Snapshot() proto.EdgeSnapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	snap := proto.EdgeSnapshot{Sessions: []proto.SessionInfo{}, Tunnels: []proto.TunnelInfo{}}
+	for _, ss := range s.sessions {
+		snap.Sessions = append(snap.Sessions, ss.info())
+		ss.mu.Lock()
+		for _, t := range ss.tunnels {
+			snap.Tunnels = append(snap.Tunnels, t.info())
+		}
+		ss.mu.Unlock()
+	}
+	return snap
+}
+
+// RevokeSession ends session id whatever the agent's settings (its
+// credential was revoked), telling the agent why first.
+func (s *Server) RevokeSession(ctx context.Context, id, reason string) error {
+	s.mu.RLock()
+	ss := s.sessions[id]
+	s.mu.RUnlock()
+	if ss == nil {
+		return proto.Errorf(proto.CodeSessionNotFound, "agent session %s is not connected to region %s", id, s.cfg.Region)
+	}
+	if reason == "" {
+		reason = "the session's authtoken was revoked"
+	}
+	ss.push(proto.TypeStop, proto.Command{ID: NewID("cmd_"), Reason: reason})
+	// Give the agent a moment to read why, then end the session anyway.
+	select {
+	case <-ss.mux.CloseChan():
+	case <-time.After(200 * time.Millisecond):
+	case <-ctx.Done():
+	}
+	ss.closeWithReason("revoked: " + reason)
+	return nil
+}
+
 // control serves the session's long-lived control stream.
 func (ss *session) control(ctx context.Context, _ proto.Frame, stream net.Conn) {
 	c := proto.NewControl(stream, ss.log)
+	// A session whose agent misses three heartbeats in a row is dead.
+	c.ReadTimeout = 3 * ss.srv.cfg.HeartbeatInterval
 	ss.mu.Lock()
 	if ss.ctrl != nil {
 		ss.mu.Unlock()
@@ -430,6 +522,12 @@ func (ss *session) control(ctx context.Context, _ proto.Frame, stream net.Conn) 
 		} else {
 			ss.log.Info("agent accepted command", slog.String("command_id", res.ID))
 		}
+		ss.mu.Lock()
+		ch := ss.pending[res.ID]
+		ss.mu.Unlock()
+		if ch != nil {
+			ch <- res.Error // buffered; one result per command
+		}
 		return nil
 	})
 	err := c.Run(ctx)
@@ -449,35 +547,64 @@ func (ss *session) push(t proto.Type, v any) bool {
 	return c.Send(t, v) == nil
 }
 
-// StopSession asks the agent of session id to stop (it exits), with reason
-// shown to its user. It reports whether the session exists on this edge.
-func (s *Server) StopSession(id, reason string) bool {
-	return s.command(id, proto.TypeStop, reason)
+// StopSession asks the agent of session id to stop (it exits), showing
+// reason to its user, and waits until the agent accepts or the session
+// ends. It fails with CodeSessionNotFound when the session is not on this
+// edge and CodeRemoteManagementDisabled when the agent refuses.
+func (s *Server) StopSession(ctx context.Context, id, reason string) error {
+	return s.command(ctx, id, proto.TypeStop, reason)
 }
 
-// RestartSession asks the agent of session id to restart itself; it comes
-// back with a new session id.
-func (s *Server) RestartSession(id, reason string) bool {
-	return s.command(id, proto.TypeRestart, reason)
+// RestartSession asks the agent of session id to restart itself (it comes
+// back with a new session id); see StopSession for the results.
+func (s *Server) RestartSession(ctx context.Context, id, reason string) error {
+	return s.command(ctx, id, proto.TypeRestart, reason)
 }
 
-func (s *Server) command(id string, t proto.Type, reason string) bool {
+func (s *Server) command(ctx context.Context, id string, t proto.Type, reason string) error {
 	s.mu.RLock()
 	ss := s.sessions[id]
 	s.mu.RUnlock()
 	if ss == nil {
-		return false
+		return proto.Errorf(proto.CodeSessionNotFound, "agent session %s is not connected to region %s", id, s.cfg.Region)
 	}
 	// The agent opens its control stream right after auth; a command
-	// racing a brand-new session waits for it briefly.
+	// racing a brand-new session waits for it.
 	select {
 	case <-ss.ctrlReady:
 	case <-ss.mux.CloseChan():
-		return false
-	case <-time.After(2 * time.Second):
-		return false
+		return proto.Errorf(proto.CodeSessionNotFound, "agent session %s just ended", id)
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return ss.push(t, proto.Command{ID: NewID("cmd_"), Reason: reason})
+	cmdID := NewID("cmd_")
+	result := make(chan *proto.Error, 1)
+	ss.mu.Lock()
+	if ss.pending == nil {
+		ss.pending = make(map[string]chan *proto.Error)
+	}
+	ss.pending[cmdID] = result
+	ss.mu.Unlock()
+	defer func() {
+		ss.mu.Lock()
+		delete(ss.pending, cmdID)
+		ss.mu.Unlock()
+	}()
+	ss.log.Info("sending command to agent", slog.String("command", t.String()), slog.String("command_id", cmdID), slog.String("reason", reason))
+	// A send error is not decisive: the agent may act and hang up before
+	// the write is confirmed. The session ending settles it.
+	_ = ss.push(t, proto.Command{ID: cmdID, Reason: reason})
+	select {
+	case e := <-result:
+		if e != nil {
+			return e
+		}
+		return nil
+	case <-ss.mux.CloseChan():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // SessionInfo describes a live agent session.

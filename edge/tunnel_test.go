@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,9 @@ func TestHTTPSListener(t *testing.T) {
 	sess := te.connect(t, httpLocal(local.Listener.Addr().String()))
 	u, _ := url.Parse(sess.Tunnels()[0].PublicURL)
 	addr := te.HTTPSAddr().String()
+	if want := "https://" + u.Hostname() + ":" + strconv.Itoa(te.HTTPSAddr().(*net.TCPAddr).Port); sess.Tunnels()[0].HTTPSURL != want {
+		t.Fatalf("https url %q, want %q", sess.Tunnels()[0].HTTPSURL, want)
+	}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -413,15 +417,16 @@ func TestGhostSessionReplaced(t *testing.T) {
 
 func TestRemoteStopAndRestart(t *testing.T) {
 	te := startEdge(t)
+	ctx := context.Background()
 	tests := []struct {
 		name     string
-		command  func(id string) bool
+		command  func(id string) error
 		disabled bool
 		want     string
 	}{
-		{name: "stop", command: func(id string) bool { return te.StopSession(id, "stopped from the dashboard") }, want: "stop"},
-		{name: "restart", command: func(id string) bool { return te.RestartSession(id, "") }, want: "restart"},
-		{name: "remote management disabled", command: func(id string) bool { return te.StopSession(id, "x") }, disabled: true},
+		{name: "stop", command: func(id string) error { return te.StopSession(ctx, id, "stopped from the dashboard") }, want: "stop"},
+		{name: "restart", command: func(id string) error { return te.RestartSession(ctx, id, "") }, want: "restart"},
+		{name: "remote management disabled", command: func(id string) error { return te.StopSession(ctx, id, "x") }, disabled: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -432,7 +437,14 @@ func TestRemoteStopAndRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			waitFor(t, func() bool { return tt.command(s.ID()) })
+			err = tt.command(s.ID())
+			if tt.disabled {
+				if proto.CodeOf(err) != proto.CodeRemoteManagementDisabled {
+					t.Fatalf("command = %v, want %s", err, proto.CodeRemoteManagementDisabled)
+				}
+			} else if err != nil {
+				t.Fatalf("command = %v", err)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			err = s.Wait(ctx)
@@ -447,6 +459,13 @@ func TestRemoteStopAndRestart(t *testing.T) {
 				t.Fatalf("Wait = %v, want remote %s", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestCommandUnknownSession(t *testing.T) {
+	te := startEdge(t)
+	if err := te.StopSession(context.Background(), "ts_nope", ""); proto.CodeOf(err) != proto.CodeSessionNotFound {
+		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"os"
 	"strconv"
 	"strings"
 
@@ -18,7 +18,12 @@ import (
 // Config is the agent command's configuration, from the environment
 // (EDGEWAY_*) with flag overrides.
 type Config struct {
-	// Proto is http or tcp; Local is the local service "host:port".
+	// Command is http, tcp or start.
+	Command string
+	// Tunnels to start.
+	Tunnels []agent.Tunnel
+	// Proto is http or tcp; Local is the local service "host:port" (http
+	// and tcp commands).
 	Proto, Local string
 	Authtoken    string
 	// Region is a region code or "auto".
@@ -34,6 +39,10 @@ type Config struct {
 	Pooling    bool
 	Metadata   string
 	LogLevel   slog.Level
+	// ConfigPath is the YAML configuration file (see agent.File).
+	ConfigPath string
+	// DisableRemoteManagement comes from remote_management: false.
+	DisableRemoteManagement bool
 
 	problems []error
 }
@@ -41,7 +50,12 @@ type Config struct {
 const usage = `Usage:
   agent http PORT|HOST:PORT [--domain NAME] [--region CODE|auto] [flags]
   agent tcp PORT|HOST:PORT [--remote-addr HOST:PORT] [--region CODE|auto] [flags]
+  agent start [NAME...|--all] [flags]     tunnels from the config file
+  agent config add-authtoken TOKEN [--config FILE]
   agent version
+
+Settings come from flags, then EDGEWAY_* variables, then the config file
+(default ~/.config/edgeway/agent.yml; see --config).
 
 Exposes a local service through an Edgeway edge. Regions: %s, or auto
 (default: the edge with the lowest measured latency).
@@ -62,26 +76,44 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Co
 		fmt.Fprintf(stderr, usage, strings.Join(codes, ", "))
 		fs.PrintDefaults()
 	}
-	env := func(name, def string) string {
+	c := &Config{ConfigPath: configPath(args, getenv)}
+	problem := func(format string, args ...any) { c.problems = append(c.problems, fmt.Errorf(format, args...)) }
+	file, err := agent.LoadFile(c.ConfigPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		problem("%v", err)
+		file = &agent.File{}
+	}
+	fileEdges := make([]string, 0, len(file.Edges))
+	for code, addr := range file.Edges {
+		fileEdges = append(fileEdges, code+"="+addr)
+	}
+	env := func(name, fileValue, def string) string {
 		if v := getenv(name); v != "" {
 			return v
 		}
+		if fileValue != "" {
+			return fileValue
+		}
 		return def
 	}
-	c := &Config{}
 	var edges, logLevel string
-	fs.StringVar(&c.Authtoken, "authtoken", env("EDGEWAY_AUTHTOKEN", ""), "authtoken from the dashboard [EDGEWAY_AUTHTOKEN]")
-	fs.StringVar(&c.Region, "region", env("EDGEWAY_REGION", region.Auto), "region code or auto [EDGEWAY_REGION]")
-	fs.StringVar(&c.ServerAddr, "server-addr", env("EDGEWAY_SERVER_ADDR", ""), "edge agent address HOST:PORT, overriding the region's [EDGEWAY_SERVER_ADDR]")
-	fs.StringVar(&edges, "edges", env("EDGEWAY_EDGES", ""), "edge addresses per region, us=HOST:PORT,eu=HOST:PORT (default: the local stack's 127.0.0.1:4443-4449) [EDGEWAY_EDGES]")
-	fs.StringVar(&c.CAFile, "ca", env("EDGEWAY_CA", ""), "PEM file of the CA that signs the edge certificates (default: system roots) [EDGEWAY_CA]")
-	plain := env("EDGEWAY_PLAINTEXT", "")
+	var all bool
+	fs.StringVar(&c.ConfigPath, "config", c.ConfigPath, "YAML config file [EDGEWAY_CONFIG]")
+	fs.StringVar(&c.Authtoken, "authtoken", env("EDGEWAY_AUTHTOKEN", file.Authtoken, ""), "authtoken from the dashboard [EDGEWAY_AUTHTOKEN]")
+	fs.StringVar(&c.Region, "region", env("EDGEWAY_REGION", file.Region, region.Auto), "region code or auto [EDGEWAY_REGION]")
+	fs.StringVar(&c.ServerAddr, "server-addr", env("EDGEWAY_SERVER_ADDR", file.ServerAddr, ""), "edge agent address HOST:PORT, overriding the region's [EDGEWAY_SERVER_ADDR]")
+	fs.StringVar(&edges, "edges", env("EDGEWAY_EDGES", strings.Join(fileEdges, ","), ""), "edge addresses per region, us=HOST:PORT,eu=HOST:PORT (default: the local stack's 127.0.0.1:9002, 9012 ... 9062) [EDGEWAY_EDGES]")
+	fs.StringVar(&c.CAFile, "ca", env("EDGEWAY_CA", file.CA, ""), "PEM file of the CA that signs the edge certificates (default: system roots) [EDGEWAY_CA]")
+	plain := env("EDGEWAY_PLAINTEXT", strconv.FormatBool(file.Plaintext), "")
 	fs.BoolVar(&c.Plaintext, "plaintext", plain == "1" || plain == "true", "connect to the edge without TLS (development edges without a certificate) [EDGEWAY_PLAINTEXT]")
+	fs.BoolVar(&all, "all", false, "start: every tunnel of the config file")
+	c.Metadata = file.Metadata
+	c.DisableRemoteManagement = file.RemoteManagement != nil && !*file.RemoteManagement
 	fs.StringVar(&c.Domain, "domain", "", "http: subdomain label or full domain to serve (default: random)")
 	fs.StringVar(&c.RemoteAddr, "remote-addr", "", "tcp: public address HOST:PORT or :PORT to bind (default: any)")
 	fs.BoolVar(&c.Pooling, "pooling", false, "share the endpoint with other agents that also pool (load-balanced)")
-	fs.StringVar(&c.Metadata, "metadata", "", "free-form text attached to the session")
-	fs.StringVar(&logLevel, "log-level", env("EDGEWAY_LOG_LEVEL", "warn"), "debug, info, warn or error [EDGEWAY_LOG_LEVEL]")
+	fs.StringVar(&c.Metadata, "metadata", c.Metadata, "free-form text attached to the session")
+	fs.StringVar(&logLevel, "log-level", env("EDGEWAY_LOG_LEVEL", "", "warn"), "debug, info, warn or error [EDGEWAY_LOG_LEVEL]")
 
 	var pos []string
 	for {
@@ -98,20 +130,37 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Co
 		fs.Usage()
 		return nil, errors.New("missing command: http or tcp")
 	}
-	problem := func(format string, args ...any) { c.problems = append(c.problems, fmt.Errorf(format, args...)) }
-	c.Proto = pos[0]
-	switch c.Proto {
+	c.Command = pos[0]
+	switch c.Command {
 	case proto.ProtoHTTP, proto.ProtoTCP:
+		c.Proto = c.Command
+		if len(pos) != 2 {
+			problem("%s: want exactly one local port or address, got %d arguments", c.Proto, len(pos)-1)
+		} else if local, err := agent.LocalAddr(pos[1]); err != nil {
+			problem("%s: %v", c.Proto, err)
+		} else {
+			c.Local = local
+			c.Tunnels = []agent.Tunnel{{Proto: c.Proto, LocalAddr: local}}
+		}
+	case "start":
+		names := pos[1:]
+		if all || len(names) == 0 {
+			names = file.TunnelNames()
+		}
+		if len(names) == 0 {
+			problem("start: the config file %s defines no tunnels", c.ConfigPath)
+		}
+		for _, n := range names {
+			t, err := file.Tunnel(n)
+			if err != nil {
+				problem("start: %v", err)
+				continue
+			}
+			c.Tunnels = append(c.Tunnels, t)
+		}
 	default:
 		fs.Usage()
-		return nil, fmt.Errorf("unknown command %q: want http, tcp or version", c.Proto)
-	}
-	if len(pos) != 2 {
-		problem("%s: want exactly one local port or address, got %d arguments", c.Proto, len(pos)-1)
-	} else if local, err := localAddr(pos[1]); err != nil {
-		problem("%s: %v", c.Proto, err)
-	} else {
-		c.Local = local
+		return nil, fmt.Errorf("unknown command %q: want http, tcp, start, config or version", c.Command)
 	}
 	if c.Region != region.Auto {
 		code, err := region.Parse(c.Region)
@@ -120,7 +169,6 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Co
 		}
 		c.Region = string(code)
 	}
-	var err error
 	c.Edges = agent.DefaultEdges()
 	if edges != "" {
 		if c.Edges, err = agent.ParseEdges(edges); err != nil {
@@ -132,6 +180,12 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Co
 	}
 	if c.Proto == proto.ProtoHTTP && c.RemoteAddr != "" {
 		problem("--remote-addr applies to tcp tunnels; http tunnels take --domain")
+	}
+	if c.Command == "start" && (c.Domain != "" || c.RemoteAddr != "" || c.Pooling) {
+		problem("start: --domain, --remote-addr and --pooling are set per tunnel in the config file")
+	}
+	if len(c.Tunnels) == 1 && c.Command != "start" {
+		c.Tunnels[0].Domain, c.Tunnels[0].RemoteAddr, c.Tunnels[0].Pooling = c.Domain, c.RemoteAddr, c.Pooling
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		problem("log level %q: want debug, info, warn or error", logLevel)
@@ -151,25 +205,19 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// localAddr turns "8080", "host:8080" or "http://host:8080" into host:port.
-func localAddr(s string) (string, error) {
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "http://"), "https://")
-	s = strings.TrimSuffix(s, "/")
-	if p, err := strconv.Atoi(s); err == nil {
-		if p < 1 || p > 65535 {
-			return "", fmt.Errorf("port %d is out of range", p)
+// configPath finds --config in args before flags are parsed (the file
+// supplies the other flags' defaults), falling back to EDGEWAY_CONFIG and
+// the default location.
+func configPath(args []string, getenv func(string) string) string {
+	for i, a := range args {
+		for _, name := range []string{"-config", "--config"} {
+			if a == name && i+1 < len(args) {
+				return args[i+1]
+			}
+			if v, ok := strings.CutPrefix(a, name+"="); ok {
+				return v
+			}
 		}
-		return "localhost:" + s, nil
 	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return "", fmt.Errorf("%q is not a port or HOST:PORT", s)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return "", fmt.Errorf("%q has no valid port", s)
-	}
-	if host == "" {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, port), nil
+	return agent.DefaultConfigPath(getenv)
 }

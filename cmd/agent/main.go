@@ -53,6 +53,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "edgeway agent %s (protocol %d)\n", agent.Version, proto.Version)
 		return 0
 	}
+	if len(args) > 0 && args[0] == "config" {
+		return configCommand(args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := parseArgs(args, getenv, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,25 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	ui := &statusUI{out: stdout, local: cfg.Local, proto: cfg.Proto}
-	tun := agent.Tunnel{
-		Proto:      cfg.Proto,
-		LocalAddr:  cfg.Local,
-		Domain:     cfg.Domain,
-		RemoteAddr: cfg.RemoteAddr,
-		Pooling:    cfg.Pooling,
-	}
-	err = agent.Run(ctx, agent.Config{
-		Resolve: func(ctx context.Context) (string, error) {
-			return chooseEdge(ctx, cfg, tlsConfig, log, ui)
-		},
-		TLS:       tlsConfig,
-		Authtoken: cfg.Authtoken,
-		Tunnels:   []agent.Tunnel{tun},
-		Metadata:  cfg.Metadata,
-		Log:       log,
-		OnEvent:   ui.event,
-	})
+	ui := &statusUI{out: stdout, every: statusEvery}
+	err = runAgent(ctx, cfg, tlsConfig, log, ui)
 	var rc *agent.RemoteCommand
 	switch {
 	case err == nil:
@@ -121,6 +107,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		fmt.Fprintf(stderr, "agent: %v\n", err)
 		return 1
+	}
+}
+
+// runAgent runs the agent; in region auto, a name reserved in another
+// region sends it there once, saying so.
+func runAgent(ctx context.Context, cfg *Config, tlsConfig *tls.Config, log *slog.Logger, ui *statusUI) error {
+	for redirected := false; ; redirected = true {
+		err := agent.Run(ctx, agent.Config{
+			Resolve: func(ctx context.Context) (string, error) {
+				return chooseEdge(ctx, cfg, tlsConfig, log, ui)
+			},
+			TLS:                     tlsConfig,
+			Authtoken:               cfg.Authtoken,
+			Tunnels:                 cfg.Tunnels,
+			DisableRemoteManagement: cfg.DisableRemoteManagement,
+			Metadata:                cfg.Metadata,
+			Log:                     log,
+			OnEvent:                 ui.event,
+		})
+		var pe *proto.Error
+		if redirected || cfg.Region != region.Auto || cfg.ServerAddr != "" || !errors.As(err, &pe) ||
+			(pe.Code != proto.CodeDomainOtherRegion && pe.Code != proto.CodeAddrOtherRegion) {
+			return err
+		}
+		code, perr := region.Parse(pe.Details["region"])
+		if _, known := cfg.Edges[code]; perr != nil || !known {
+			return err
+		}
+		ui.line("Region", fmt.Sprintf("%s (%s), where the tunnel's name is reserved: %s", code, code.Name(), pe.Msg))
+		cfg.Region = string(code)
 	}
 }
 
@@ -162,4 +178,35 @@ func reachable(rs []agent.ProbeResult) int {
 		}
 	}
 	return n
+}
+
+// configCommand runs "agent config add-authtoken TOKEN [--config FILE]".
+func configCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agent config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", agent.DefaultConfigPath(getenv), "YAML config file [EDGEWAY_CONFIG]")
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != 2 || pos[0] != "add-authtoken" || pos[1] == "" {
+		fmt.Fprintln(stderr, "Usage: agent config add-authtoken TOKEN [--config FILE]")
+		return 2
+	}
+	if err := agent.SetAuthtoken(*path, pos[1]); err != nil {
+		fmt.Fprintf(stderr, "agent: save authtoken: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "Authtoken saved to %s\n", *path)
+	return 0
 }

@@ -23,6 +23,12 @@ type Config struct {
 	Edge edge.Config
 	// DevAuthtokens are accepted without the bff (development and tests).
 	DevAuthtokens []string
+	// Token is the shared edge secret for the bff control channel
+	// (-bff-token, EDGEWAY_EDGE_BFF_TOKEN); empty disables the channel.
+	Token string
+	// BFFCAFile is a PEM CA for the bff's TLS certificate; empty means a
+	// plain connection (development).
+	BFFCAFile string
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level
 	// LogFormat is text or json.
@@ -36,6 +42,12 @@ func (c *Config) Validate() error {
 	errs := append([]error(nil), c.problems...)
 	if err := c.Edge.Validate(); err != nil {
 		errs = append(errs, unjoin(err)...)
+	}
+	if c.Token != "" && len(c.DevAuthtokens) > 0 {
+		errs = append(errs, errors.New("-bff-token (authtokens checked by the bff) and -dev-authtoken exclude each other"))
+	}
+	if c.Token != "" && c.Edge.BFFAddr == "" {
+		errs = append(errs, errors.New("-bff-token needs -bff-addr"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log format %q: want text or json", c.LogFormat))
@@ -73,10 +85,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*C
 		tcpHost      = str("tcp-host", "", "IP TCP endpoints listen on (default: the host of -http-addr)")
 		publicHost   = str("public-host", "", "host name in TCP public URLs (default: -base-domain)")
 		baseDomain   = str("base-domain", "", "parent domain of tunnel hostnames (default: REGION.localhost)")
-		bffAddr      = str("bff-addr", "127.0.0.1:8082", "bff control-channel address (not used yet)")
+		bffAddr      = str("bff-addr", "127.0.0.1:8082", "bff control-channel address (used with -bff-token)")
 		tlsCert      = str("tls-cert", "", "PEM certificate file for the agent and HTTPS listeners")
 		tlsKey       = str("tls-key", "", "PEM key file for -tls-cert")
 		devTokens    = str("dev-authtoken", "", "comma-separated authtokens accepted without the bff (development only)")
+		token        = str("bff-token", "", "shared edge secret for the bff control channel at -bff-addr, the bff's EDGEWAY_EDGE_TOKEN (empty: no control channel)")
+		bffCA        = str("bff-ca", "", "PEM CA file for the bff's TLS certificate (empty: plain TCP to the bff, development only)")
 		drainTimeout = str("drain-timeout", "10s", "how long SIGTERM waits for in-flight traffic")
 		logLevel     = str("log-level", "info", "debug, info, warn or error")
 		logFormat    = str("log-format", "text", "text or json")
@@ -88,7 +102,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*C
 		fs.Usage()
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	c := &Config{LogFormat: *logFormat}
+	c := &Config{LogFormat: *logFormat, Token: *token, BFFCAFile: *bffCA}
 	problem := func(format string, args ...any) { c.problems = append(c.problems, fmt.Errorf(format, args...)) }
 
 	code, err := region.Parse(*regionFlag)

@@ -6,13 +6,17 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/edgeway/edgeway/edge"
@@ -49,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log := slog.New(h).With(slog.String("component", "edge"))
 	slog.SetDefault(log)
 
-	var auth edge.Authenticator = rejectAll{}
+	var auth edge.Authenticator
 	if len(cfg.DevAuthtokens) > 0 {
 		tokens := edge.StaticTokens{}
 		for _, t := range cfg.DevAuthtokens {
@@ -63,11 +67,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "edge: %v\n", err)
 		return 2
 	}
+	var ctl *edge.Control
+	if cfg.Token != "" {
+		var tlsConfig *tls.Config
+		if cfg.BFFCAFile != "" {
+			pem, err := os.ReadFile(cfg.BFFCAFile)
+			if err != nil {
+				fmt.Fprintf(stderr, "edge: read bff CA: %v\n", err)
+				return 2
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				fmt.Fprintf(stderr, "edge: %s holds no PEM certificate\n", cfg.BFFCAFile)
+				return 2
+			}
+			host, _, _ := net.SplitHostPort(cfg.Edge.BFFAddr)
+			tlsConfig = &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
+		}
+		ctl = edge.NewControl(edge.ControlConfig{Addr: cfg.Edge.BFFAddr, Token: cfg.Token, TLS: tlsConfig}, srv, log)
+		srv.UseControl(ctl)
+	} else if auth == nil {
+		log.Warn("no -bff-token for the bff control channel and no -dev-authtoken: every agent is refused")
+	}
 	if err := srv.Listen(); err != nil {
 		log.Error("edge failed to start", slog.Any("err", err))
 		return 1
 	}
-	if err := srv.Serve(ctx); err != nil {
+	var wg sync.WaitGroup
+	cctx, cancel := context.WithCancel(ctx)
+	if ctl != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctl.Run(cctx)
+		}()
+	}
+	err = srv.Serve(ctx)
+	cancel()
+	wg.Wait()
+	if err != nil {
 		log.Error("edge failed", slog.Any("err", err))
 		return 1
 	}

@@ -27,6 +27,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/edgeway/edgeway/internal/devca"
 	"github.com/edgeway/edgeway/internal/pgcluster"
 )
 
@@ -117,8 +118,11 @@ type Ready struct {
 	AdminPassword string `json:"admin_password"`
 	Edges         []Edge `json:"edges"`
 	ControlAddr   string `json:"control_addr"`
-	DataDir       string `json:"data_dir"`
-	PID           int    `json:"pid"` // devstack's; send it SIGTERM to stop the stack
+	// CAFile is the development CA that signed the edges' and the bff's certificates: agents
+	// trust it with --ca.
+	CAFile  string `json:"ca_file"`
+	DataDir string `json:"data_dir"`
+	PID     int    `json:"pid"` // devstack's; send it SIGTERM to stop the stack
 }
 
 type stack struct {
@@ -321,17 +325,26 @@ func (s *stack) start(ctx context.Context) (*Ready, error) {
 	}
 	// The shared secret of the edge control channel, new for every run (the edges restart with it).
 	edgeToken := rand.Text()
+	// TLS everywhere: a development CA kept under DATA/ca (so agents keep trusting it across runs)
+	// issues fresh certificates for the bff's control channel and each edge.
+	tlsFiles, err := s.issueCertificates(dataDir, edges)
+	if err != nil {
+		return nil, err
+	}
+	ready.CAFile = tlsFiles.ca
 	bffEnv := env(map[string]string{
-		"EDGEWAY_EDGE_TOKEN":   edgeToken,
-		"DATABASE_URL":         dbURL,
-		"EDGEWAY_HTTP_ADDR":    cfg.HTTPAddr,
-		"EDGEWAY_API_ADDR":     cfg.APIAddr,
-		"EDGEWAY_PUBLIC_URL":   ready.DashboardURL,
-		"EDGEWAY_API_URL":      ready.APIURL,
-		"EDGEWAY_SMTP_ADDR":    ready.SMTPAddr,
-		"EDGEWAY_SMTP_FROM":    "Edgeway <noreply@edgeway.local>",
-		"EDGEWAY_CONTROL_ADDR": cfg.ControlAddr,
-		"EDGEWAY_EDGES":        string(edgesJSON),
+		"EDGEWAY_EDGE_TOKEN":       edgeToken,
+		"DATABASE_URL":             dbURL,
+		"EDGEWAY_HTTP_ADDR":        cfg.HTTPAddr,
+		"EDGEWAY_API_ADDR":         cfg.APIAddr,
+		"EDGEWAY_PUBLIC_URL":       ready.DashboardURL,
+		"EDGEWAY_API_URL":          ready.APIURL,
+		"EDGEWAY_SMTP_ADDR":        ready.SMTPAddr,
+		"EDGEWAY_SMTP_FROM":        "Edgeway <noreply@edgeway.local>",
+		"EDGEWAY_CONTROL_ADDR":     cfg.ControlAddr,
+		"EDGEWAY_CONTROL_TLS_CERT": tlsFiles.bffCert,
+		"EDGEWAY_CONTROL_TLS_KEY":  tlsFiles.bffKey,
+		"EDGEWAY_EDGES":            string(edgesJSON),
 	})
 	bffOut := s.out.writer("bff")
 	if err := runOnce(ctx, "bff", bffOut, bffEnv, bff, "migrate"); err != nil {
@@ -359,6 +372,9 @@ func (s *stack) start(ctx context.Context) (*Ready, error) {
 			"-tcp-ports", e.TCPPorts,
 			"-base-domain", e.BaseDomain,
 			"-bff-addr", cfg.ControlAddr,
+			"-bff-ca", tlsFiles.ca,
+			"-tls-cert", tlsFiles.edgeCert[e.Region],
+			"-tls-key", tlsFiles.edgeKey[e.Region],
 		); err != nil {
 			return nil, err
 		}
@@ -764,4 +780,37 @@ func banner(r *Ready) string {
 	}
 	fmt.Fprintf(&b, "%s\n Press Ctrl-C to stop.\n%s\n", line, line)
 	return b.String()
+}
+
+type tlsFiles struct {
+	ca, bffCert, bffKey string
+	edgeCert, edgeKey   map[string]string
+}
+
+// issueCertificates loads or creates the development CA under dataDir/ca and issues certificates
+// for the bff's control channel and for each edge (its base domain and every name under it).
+func (s *stack) issueCertificates(dataDir string, edges []Edge) (tlsFiles, error) {
+	ca, err := devca.LoadOrCreate(filepath.Join(dataDir, "ca"))
+	if err != nil {
+		return tlsFiles{}, err
+	}
+	dir := filepath.Join(dataDir, "certs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return tlsFiles{}, err
+	}
+	f := tlsFiles{ca: filepath.Join(dataDir, "ca", "ca.pem"), bffCert: filepath.Join(dir, "bff-control.pem"),
+		bffKey: filepath.Join(dir, "bff-control-key.pem"), edgeCert: map[string]string{}, edgeKey: map[string]string{}}
+	if err := ca.IssueFiles(f.bffCert, f.bffKey, "localhost", "127.0.0.1", "::1"); err != nil {
+		return tlsFiles{}, fmt.Errorf("issue bff certificate: %w", err)
+	}
+	for _, e := range edges {
+		f.edgeCert[e.Region] = filepath.Join(dir, "edge-"+e.Region+".pem")
+		f.edgeKey[e.Region] = filepath.Join(dir, "edge-"+e.Region+"-key.pem")
+		if err := ca.IssueFiles(f.edgeCert[e.Region], f.edgeKey[e.Region],
+			e.BaseDomain, "*."+e.BaseDomain, "localhost", "127.0.0.1", "::1"); err != nil {
+			return tlsFiles{}, fmt.Errorf("issue %s edge certificate: %w", e.Region, err)
+		}
+	}
+	s.log.Info("development CA ready; agents trust it with --ca", "ca", f.ca)
+	return f, nil
 }

@@ -69,7 +69,7 @@ func fakeEdge(args []string) int {
 	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
 	region := fs.String("region", "", "")
 	ops := fs.String("ops-addr", "", "")
-	for _, f := range []string{"http-addr", "https-addr", "agent-addr", "tcp-ports", "base-domain", "bff-addr"} {
+	for _, f := range []string{"http-addr", "https-addr", "agent-addr", "tcp-ports", "base-domain", "bff-addr", "tls-cert", "tls-key", "bff-ca"} {
 		fs.String(f, "", "")
 	}
 	if err := fs.Parse(args); err != nil {

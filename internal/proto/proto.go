@@ -30,14 +30,17 @@ import "strconv"
 //
 //	1 (2026-11-26): initial protocol: auth, bind, unbind, control stream
 //	  with heartbeat, stop, restart and drain pushes, proxy streams, and
-//	  unauthenticated probe calls for region choice.
+//	  unauthenticated probe calls for region choice (agent <-> edge);
+//	  the edge <-> bff control channel (edgectl.go).
 const Version = 1
 
 // MinVersion is the oldest capability version a peer may announce.
 const MinVersion = 1
 
 // Type identifies a frame and, for the first frame of a stream, the kind of
-// stream. Numbers are append-only: never renumber or reuse one.
+// stream. Numbers are append-only: never renumber or reuse one. 1-31 belong
+// to the agent <-> edge protocol, 32 and up to the edge <-> bff control
+// channel.
 type Type uint16
 
 // Frame types. Never renumber; add new types at the end.
@@ -172,6 +175,9 @@ type BindResponse struct {
 	// PublicURL is where visitors reach the tunnel, such as
 	// "http://abc123.us.localhost:8080" or "tcp://us.localhost:20001".
 	PublicURL string `json:"public_url"`
+	// HTTPSURL is the same HTTP endpoint over TLS, when the edge serves
+	// HTTPS.
+	HTTPSURL string `json:"https_url,omitempty"`
 }
 
 // UnbindRequest releases a tunnel.

@@ -170,6 +170,10 @@ func (r *Router) logf(what string, err error) {
 // Control is the long-lived control stream: it sends messages under a
 // lock and dispatches received ones by type to handlers.
 type Control struct {
+	// ReadTimeout, if set, ends Run when no message arrives for that long
+	// (peers heartbeat well within it), so a dead peer is noticed fast.
+	ReadTimeout time.Duration
+
 	conn     net.Conn
 	log      *slog.Logger
 	wmu      sync.Mutex
@@ -203,6 +207,9 @@ func (c *Control) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.Close() })
 	defer stop()
 	for {
+		if c.ReadTimeout > 0 {
+			_ = c.conn.SetReadDeadline(time.Now().Add(c.ReadTimeout))
+		}
 		f, err := ReadFrame(c.conn, 0)
 		if err != nil {
 			if ctx.Err() != nil {

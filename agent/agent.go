@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -258,6 +259,7 @@ func (s *Session) start(ctx context.Context) error {
 		AgentVersion:     Version,
 		OS:               runtime.GOOS,
 		Arch:             runtime.GOARCH,
+		Hostname:         hostname(),
 		Metadata:         cfg.Metadata,
 		RemoteManagement: !cfg.DisableRemoteManagement,
 	}, &auth)
@@ -471,4 +473,13 @@ func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// hostname is the machine's name, shown on the dashboard's Agents page.
+func hostname() string {
+	h, _ := os.Hostname()
+	if len(h) > 255 {
+		h = h[:255]
+	}
+	return h
 }

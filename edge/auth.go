@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 
+	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/proto"
 )
 
@@ -46,7 +47,7 @@ func (s StaticTokens) Authenticate(_ context.Context, req AuthRequest) (Grant, e
 	tok := []byte(req.Auth.Authtoken)
 	for t, account := range s {
 		if t != "" && subtle.ConstantTimeCompare(tok, []byte(t)) == 1 {
-			return Grant{SessionID: NewID("ts_"), AccountID: account, CredentialID: "cr_static"}, nil
+			return Grant{SessionID: ids.New(ids.TunnelSession), AccountID: account, CredentialID: "cr_static"}, nil
 		}
 	}
 	return Grant{}, proto.Errorf(proto.CodeAuthFailed, "the authtoken is not valid; check it or create a new one in the dashboard")

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/proto"
 )
 
@@ -46,7 +47,7 @@ func (ss *session) bind(ctx context.Context, req *proto.BindRequest) (*proto.Bin
 }
 
 func (ss *session) newTunnel(protocol string, req *proto.BindRequest) *tunnel {
-	id := NewID("tn_")
+	id := ids.New(ids.Tunnel)
 	return &tunnel{
 		started:    time.Now(),
 		metadata:   req.Metadata,

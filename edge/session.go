@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/proto"
 )
 
@@ -276,7 +277,7 @@ func (s *Server) handshake(mux *yamux.Session, remote string, deadline time.Time
 		return fail(proto.Errorf(proto.CodeInternal, "authentication is unavailable right now; retrying"))
 	}
 	if grant.SessionID == "" {
-		grant.SessionID = NewID("ts_")
+		grant.SessionID = ids.New(ids.TunnelSession)
 	}
 	sess := &session{
 		srv:       s,
@@ -439,6 +440,7 @@ func (ss *session) info() proto.SessionInfo {
 	return proto.SessionInfo{
 		ID: ss.id, AccountID: ss.grant.AccountID, CredentialID: ss.grant.CredentialID, ClientID: ss.clientID,
 		AgentVersion: ss.hello.AgentVersion, OS: ss.hello.OS, Arch: ss.hello.Arch, Metadata: ss.hello.Metadata,
+		Hostname:   ss.hello.Hostname,
 		RemoteAddr: ss.remote, Transport: transport, RemoteManagement: ss.hello.RemoteManagement,
 		StartedUnixMilli: ss.started.UnixMilli(),
 	}

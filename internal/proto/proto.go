@@ -125,6 +125,8 @@ type AuthRequest struct {
 	// OS and Arch describe the agent's platform (runtime.GOOS, GOARCH).
 	OS   string `json:"os,omitempty"`
 	Arch string `json:"arch,omitempty"`
+	// Hostname is the name of the machine the agent runs on (for display).
+	Hostname string `json:"hostname,omitempty"`
 	// Metadata is free-form, user-supplied text (at most 4096 bytes).
 	Metadata string `json:"metadata,omitempty"`
 	// RemoteManagement reports whether the agent accepts remote stop and

@@ -103,7 +103,8 @@ func toProto(err error) error {
 			code = proto.CodeAddrOtherRegion
 		}
 		out := proto.Errorf(code, "%s", e.Msg)
-		if r, ok := e.Details["region"].(string); ok {
+		// The agent follows Details["region"]: the region that holds the reservation.
+		if r, ok := e.Details["reserved_region"].(string); ok {
 			out.Details = map[string]string{"region": r}
 		}
 		return out

@@ -120,9 +120,11 @@ type Ready struct {
 	ControlAddr   string `json:"control_addr"`
 	// CAFile is the development CA that signed the edges' and the bff's certificates: agents
 	// trust it with --ca.
-	CAFile  string `json:"ca_file"`
-	DataDir string `json:"data_dir"`
-	PID     int    `json:"pid"` // devstack's; send it SIGTERM to stop the stack
+	CAFile string `json:"ca_file"`
+	// EdgeToken is the control-channel secret of this run, for starting extra edges by hand.
+	EdgeToken string `json:"edge_token"`
+	DataDir   string `json:"data_dir"`
+	PID       int    `json:"pid"` // devstack's; send it SIGTERM to stop the stack
 }
 
 type stack struct {
@@ -331,7 +333,7 @@ func (s *stack) start(ctx context.Context) (*Ready, error) {
 	if err != nil {
 		return nil, err
 	}
-	ready.CAFile = tlsFiles.ca
+	ready.CAFile, ready.EdgeToken = tlsFiles.ca, edgeToken
 	bffEnv := env(map[string]string{
 		"EDGEWAY_EDGE_TOKEN":       edgeToken,
 		"DATABASE_URL":             dbURL,

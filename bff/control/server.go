@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/edgeway/edgeway/bff/credentials"
 	"github.com/edgeway/edgeway/bff/httperr"
+	"github.com/edgeway/edgeway/bff/plans"
 	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/proto"
 	"github.com/edgeway/edgeway/internal/region"
@@ -50,14 +52,22 @@ type Config struct {
 	StaleGrace time.Duration
 }
 
+// Limits checks an account's plan limits (plans.Service): nil when the account may add one more
+// of l, otherwise an *httperr.Error with code ERR_EDGEWAY_PLAN_LIMIT whose details hold the
+// limit, plan, max and used.
+type Limits interface {
+	Check(ctx context.Context, accountID string, l plans.Limit) error
+}
+
 // Server accepts edges on the control channel and routes commands to them.
 type Server struct {
-	log   *slog.Logger
-	cfg   Config
-	store *Store
-	creds Credentials
-	binds BindChecker
-	obs   Observer
+	log    *slog.Logger
+	cfg    Config
+	store  *Store
+	creds  Credentials
+	binds  BindChecker
+	limits Limits // nil: agent sessions are not limited
+	obs    Observer
 
 	relay *relay // nil without a pool (tests of a single replica)
 
@@ -77,8 +87,9 @@ type edgeConn struct {
 	mux   *yamux.Session
 }
 
-// NewServer returns a Server. binds and obs may be nil.
-func NewServer(log *slog.Logger, cfg Config, store *Store, creds Credentials, binds BindChecker, obs Observer) *Server {
+// NewServer returns a Server. binds, limits and obs may be nil; limits enforces the plans'
+// agent_sessions limit when agents authenticate.
+func NewServer(log *slog.Logger, cfg Config, store *Store, creds Credentials, binds BindChecker, limits Limits, obs Observer) *Server {
 	if cfg.BffID == "" {
 		cfg.BffID = ids.New("bff")
 	}
@@ -89,7 +100,7 @@ func NewServer(log *slog.Logger, cfg Config, store *Store, creds Credentials, bi
 		cfg.StaleGrace = 2 * time.Minute
 	}
 	return &Server{log: log.With("component", "control", "bff_id", cfg.BffID), cfg: cfg, store: store,
-		creds: creds, binds: binds, obs: obs, edges: map[string]*edgeConn{}}
+		creds: creds, binds: binds, limits: limits, obs: obs, edges: map[string]*edgeConn{}}
 }
 
 // BffID identifies this bff process.
@@ -250,6 +261,49 @@ func (s *Server) agentAuth(ctx context.Context, ec *edgeConn, req *proto.AgentAu
 		s.log.Error("authenticate agent", "err", err)
 		return nil, proto.Errorf(proto.CodeInternal, "the bff could not check the authtoken; try again")
 	}
+	// The plan's agent_sessions limit. The agent's own sessions (the same client_id: a reconnect
+	// whose ghost session the edge replaces) do not count, so an agent at the limit can always
+	// come back. The session row is written later by the edge, so two agents authenticating at
+	// the same instant may both pass; the next one is refused.
+	if s.limits != nil {
+		err := s.limits.Check(ctx, cred.AccountID, plans.AgentSessions)
+		e, isLimit := httperr.As(err)
+		isLimit = isLimit && e.Code == httperr.CodePlanLimit
+		if err != nil && !isLimit {
+			s.log.Error("check agent session limit", "account_id", cred.AccountID, "err", err)
+			return nil, proto.Errorf(proto.CodeInternal, "the bff could not check the plan's agent session limit; try again")
+		}
+		if isLimit {
+			used, okUsed := e.Details["used"].(int)
+			max, okMax := e.Details["max"].(int)
+			planName, okPlan := e.Details["plan"].(string)
+			if !okUsed || !okMax || !okPlan {
+				return nil, proto.Errorf(proto.CodeSessionLimit, "%s", e.Msg)
+			}
+			plan := plans.MustGet(planName)
+			if req.Auth.ClientID != "" {
+				var own int
+				if err := s.store.db.QueryRow(ctx, `select count(*) from tunnel_sessions where account_id = $1 and client_id = $2`,
+					cred.AccountID, req.Auth.ClientID).Scan(&own); err != nil {
+					s.log.Error("count the agent's own sessions", "account_id", cred.AccountID, "err", err)
+					return nil, proto.Errorf(proto.CodeInternal, "the bff could not check the plan's agent session limit; try again")
+				}
+				used -= own
+			}
+			if used >= max {
+				upgrade := ""
+				if next, ok := plans.NextWith(plan.Name, plans.AgentSessions, max); ok {
+					upgrade = fmt.Sprintf(", or upgrade to the %s plan (%d) on the dashboard's Billing page", next.Label, next.Limits[plans.AgentSessions])
+				}
+				perr := proto.Errorf(proto.CodeSessionLimit, "plan limit reached: the %s plan allows %d agent sessions online (limit %s) and the account has %d online. "+
+					"Stop an agent first (the dashboard's Agents page lists them)%s", plan.Label, max, plans.AgentSessions, used, upgrade)
+				perr.Details = map[string]string{"limit": string(plans.AgentSessions), "plan": plan.Name,
+					"max": strconv.Itoa(max), "used": strconv.Itoa(used)}
+				s.log.Info("agent refused: session limit", "account_id", cred.AccountID, "plan", plan.Name, "max", max, "used", used)
+				return nil, perr
+			}
+		}
+	}
 	return &proto.AgentAuthResponse{SessionID: ids.New(ids.TunnelSession), AccountID: cred.AccountID,
 		CredentialID: cred.ID, ACL: cred.ACL}, nil
 }
@@ -308,7 +362,7 @@ func (s *Server) controlStream(ctx context.Context, ec *edgeConn, f proto.Frame,
 		if err := f.Decode(&se); err != nil {
 			return err
 		}
-		sess, err := s.store.SessionEnded(ctx, se.ID)
+		sess, err := s.store.SessionEnded(ctx, se.ID, se.Error)
 		if err != nil {
 			log.Error("record session end", "session_id", se.ID, "err", err)
 		} else if sess != nil {

@@ -108,7 +108,7 @@ func TestControlChannel(t *testing.T) {
 	}
 	store := NewStore(db)
 	obs := &recorder{}
-	srv := NewServer(quiet, Config{Token: "edge-secret", StaleGrace: time.Hour}, store, creds, nil, obs)
+	srv := NewServer(quiet, Config{Token: "edge-secret", StaleGrace: time.Hour}, store, creds, nil, nil, obs)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func TestCommandCrossesReplicas(t *testing.T) {
 	replicas := make([]*Server, 2)
 	addrs := make([]string, 2)
 	for i := range replicas {
-		replicas[i] = NewServer(quiet, Config{Token: "edge-secret", StaleGrace: time.Hour}, store, creds, nil, nil)
+		replicas[i] = NewServer(quiet, Config{Token: "edge-secret", StaleGrace: time.Hour}, store, creds, nil, nil, nil)
 		replicas[i].EnableRelay(db)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -102,17 +102,48 @@ func IPOf(remote string) string {
 	return remote
 }
 
+// upsertSession records a session; a session seen for the first time gets its
+// agent_session_start event in the same transaction.
 func upsertSession(ctx context.Context, db pg.DB, si Session) error {
-	_, err := db.Exec(ctx, `insert into tunnel_sessions (id, account_id, credential_id, edge_id, region, client_id,
-			agent_version, os, arch, hostname, metadata, ip, transport, remote_management, started_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-		on conflict (id) do update set edge_id = $4, stale_since = null`,
-		si.ID, si.AccountID, si.CredentialID, si.EdgeID, si.Region, si.ClientID, si.AgentVersion, si.OS, si.Arch,
-		si.Hostname, si.Metadata, si.IP, si.Transport, si.RemoteManagement, si.StartedAt)
-	if err != nil {
-		return fmt.Errorf("upsert session %s: %w", si.ID, err)
-	}
-	return nil
+	return pg.InTx(ctx, db, func(tx pgx.Tx) error {
+		var inserted bool
+		err := tx.QueryRow(ctx, `insert into tunnel_sessions (id, account_id, credential_id, edge_id, region, client_id,
+				agent_version, os, arch, hostname, metadata, ip, transport, remote_management, started_at)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			on conflict (id) do update set edge_id = $4, stale_since = null
+			returning (xmax = 0)`,
+			si.ID, si.AccountID, si.CredentialID, si.EdgeID, si.Region, si.ClientID, si.AgentVersion, si.OS, si.Arch,
+			si.Hostname, si.Metadata, si.IP, si.Transport, si.RemoteManagement, si.StartedAt).Scan(&inserted)
+		if err != nil {
+			return fmt.Errorf("upsert session %s: %w", si.ID, err)
+		}
+		if inserted {
+			return writeSessionEvent(ctx, tx, EventSessionStart, si, "")
+		}
+		return nil
+	})
+}
+
+// deleteSessions deletes the sessions matched by where (with args) and writes an
+// agent_session_stop event for each, in one transaction. It returns the deleted sessions.
+func deleteSessions(ctx context.Context, db pg.DB, stopErr, where string, args ...any) ([]Session, error) {
+	var gone []Session
+	err := pg.InTx(ctx, db, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `delete from tunnel_sessions where `+where+` returning `+sessionColumns, args...)
+		if err != nil {
+			return err
+		}
+		if gone, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Session]); err != nil {
+			return err
+		}
+		for _, s := range gone {
+			if err := writeSessionEvent(ctx, tx, EventSessionStop, s, stopErr); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return gone, err
 }
 
 func upsertTunnel(ctx context.Context, db pg.DB, ti Tunnel) error {
@@ -131,13 +162,10 @@ func (s *Store) SessionStarted(ctx context.Context, si Session) error {
 	return upsertSession(ctx, s.db, si)
 }
 
-// SessionEnded deletes a session (and its tunnels); it returns the deleted row, if any.
-func (s *Store) SessionEnded(ctx context.Context, id string) (*Session, error) {
-	rows, err := s.db.Query(ctx, `delete from tunnel_sessions where id = $1 returning `+sessionColumns, id)
-	if err != nil {
-		return nil, err
-	}
-	sess, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Session])
+// SessionEnded deletes a session (and its tunnels) with its stop event; it returns the deleted
+// row, if any.
+func (s *Store) SessionEnded(ctx context.Context, id, stopErr string) (*Session, error) {
+	sess, err := deleteSessions(ctx, s.db, stopErr, `id = $1`, id)
 	if err != nil || len(sess) == 0 {
 		return nil, err
 	}
@@ -167,12 +195,13 @@ func (s *Store) Reconcile(ctx context.Context, edgeID string, sessions []Session
 				return err
 			}
 		}
-		rows, err := tx.Query(ctx, `delete from tunnel_sessions where edge_id = $1 and not (id = any($2)) returning id`, edgeID, live)
+		ended, err := deleteSessions(ctx, tx, "the session ended while its edge was away from the control plane",
+			`edge_id = $1 and not (id = any($2))`, edgeID, live)
 		if err != nil {
 			return err
 		}
-		if gone, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return err
+		for _, s := range ended {
+			gone = append(gone, s.ID)
 		}
 		tunnelIDs := make([]string, 0, len(tunnels))
 		for _, ti := range tunnels {
@@ -262,13 +291,13 @@ func (s *Store) TunnelsOfSessions(ctx context.Context, sessionIDs []string) (map
 // Reap removes sessions that have been stale (their edge gone) for longer than grace, and edges
 // without sessions that have not been seen for as long. It returns the removed session ids.
 func (s *Store) Reap(ctx context.Context, grace time.Duration) ([]string, error) {
-	rows, err := s.db.Query(ctx, `delete from tunnel_sessions where stale_since < now() - make_interval(secs => $1) returning id`, grace.Seconds())
+	ended, err := deleteSessions(ctx, s.db, "its edge stayed unreachable", `stale_since < now() - make_interval(secs => $1)`, grace.Seconds())
 	if err != nil {
 		return nil, err
 	}
-	gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
+	var gone []string
+	for _, s := range ended {
+		gone = append(gone, s.ID)
 	}
 	_, err = s.db.Exec(ctx, `delete from edges e where not e.connected and e.last_seen_at < now() - make_interval(secs => $1)
 		and not exists (select 1 from tunnel_sessions s where s.edge_id = e.id)`, grace.Seconds())

@@ -114,3 +114,45 @@ func TestReapRemovesOnlyLongStaleSessions(t *testing.T) {
 		t.Fatalf("live session reaped: %v", err)
 	}
 }
+
+// TestSessionEventsAreDurable: a session's start and stop are written as agent_session_start.v0
+// and agent_session_stop.v0 events with the reference's fields, in the same transactions.
+func TestSessionEventsAreDurable(t *testing.T) {
+	db := pgtest.New(t)
+	st := NewStore(db)
+	ctx := context.Background()
+	acct := newAccount(t, db)
+	if err := st.UpsertEdge(ctx, Edge{ID: "edge_eu_1", Region: "eu"}, "bff_1"); err != nil {
+		t.Fatal(err)
+	}
+	s := session(acct, "edge_eu_1")
+	for i := 0; i < 2; i++ { // a repeated report (snapshot after reconnect) is not a second start
+		if err := st.SessionStarted(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.SessionEnded(ctx, s.ID, "agent went away"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(ctx, `select event_type, object->'session'->>'id', object->>'agent_ip', object->>'region',
+		object->>'error', object->>'stopped_at' is not null from audit_events where account_id = $1 order by id`, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type ev struct {
+		typ, id, ip, region, errMsg string
+		stopped                     bool
+	}
+	var got []ev
+	for rows.Next() {
+		var e ev
+		if err := rows.Scan(&e.typ, &e.id, &e.ip, &e.region, &e.errMsg, &e.stopped); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e)
+	}
+	want := []ev{{EventSessionStart, s.ID, "203.0.113.7", "eu", "", false}, {EventSessionStop, s.ID, "203.0.113.7", "eu", "agent went away", true}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("events %+v, want %+v", got, want)
+	}
+}

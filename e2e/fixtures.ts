@@ -125,3 +125,24 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
     { scope: 'worker', timeout: 60_000 },
   ],
 });
+
+/** invitationLink polls mailpit for the newest message to `to` and returns its invitation link. */
+export async function invitationLink(request: APIRequestContext, mailpitURL: string, to: string): Promise<string> {
+  let link = '';
+  await expect
+    .poll(
+      async () => {
+        const list = await request.get(`${mailpitURL}/api/v1/messages`);
+        const { messages } = (await list.json()) as { messages: { ID: string; To: { Address: string }[] }[] };
+        const msg = messages.find((m) => m.To.some((a) => a.Address.toLowerCase() === to.toLowerCase()));
+        if (!msg) return '';
+        const full = await request.get(`${mailpitURL}/api/v1/message/${msg.ID}`);
+        const { Text } = (await full.json()) as { Text: string };
+        link = /https?:\/\/\S+\/invitations\/ewi_\S+/.exec(Text)?.[0] ?? '';
+        return link;
+      },
+      { message: `invitation email to ${to} in mailpit`, timeout: 20_000 },
+    )
+    .not.toBe('');
+  return link;
+}

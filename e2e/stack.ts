@@ -23,6 +23,8 @@ export interface Stack {
   admin_email: string;
   admin_password: string;
   edges: Edge[];
+  /** The development CA that signed the edges' certificates (agents trust it with --ca); '' when absent. */
+  ca_file: string;
 }
 
 const required: (keyof Stack)[] = ['dashboard_url', 'api_url', 'admin_email', 'admin_password'];
@@ -43,6 +45,7 @@ export function parseStack(text: string): Stack {
     admin_email: v.admin_email!,
     admin_password: v.admin_password!,
     edges: Array.isArray(v.edges) ? v.edges : [],
+    ca_file: v.ca_file ?? '',
   };
 }
 

@@ -117,15 +117,18 @@ func (h *WebHandler) CreatePolicy(c echo.Context) error {
 	desc := strings.TrimSpace(c.FormValue("description"))
 	if _, err := h.svc.CreatePolicy(c.Request().Context(), p, PolicyInput{Description: &desc}); err != nil {
 		e, ok := httperr.As(err)
-		if !ok || e.Status >= 500 || len(e.Fields) == 0 {
+		if !ok || e.Status >= 500 {
 			return err
 		}
 		v, _, verr := h.view(c.Request().Context(), c, p)
 		if verr != nil {
 			return verr
 		}
-		v.PolicyErrors = e.Fields
-		return web.Render(c, http.StatusUnprocessableEntity, frontend.IPRestrictionsPage(web.NewPage(c, "IP Restrictions", "ip-restrictions"), v))
+		status := http.StatusUnprocessableEntity
+		if v.PolicyErrors = e.Fields; len(e.Fields) == 0 {
+			v.PolicyError, status = e.Msg, e.Status // a plan limit: above the form
+		}
+		return web.Render(c, status, frontend.IPRestrictionsPage(web.NewPage(c, "IP Restrictions", "ip-restrictions"), v))
 	}
 	return web.Redirect(c, "/ip-restrictions")
 }
@@ -231,6 +234,9 @@ func (h *WebHandler) SaveRestriction(c echo.Context) error {
 			card.Errors, status = e.Fields, http.StatusUnprocessableEntity
 			if len(card.Errors) == 0 {
 				card.Errors = map[string]string{"ip_policy_ids": e.Msg}
+				if e.Code == httperr.CodePlanLimit {
+					status = e.Status
+				}
 			}
 		} else {
 			return err

@@ -22,6 +22,7 @@ import (
 	"github.com/edgeway/edgeway/bff/apikeys"
 	"github.com/edgeway/edgeway/bff/audit"
 	"github.com/edgeway/edgeway/bff/httperr"
+	"github.com/edgeway/edgeway/bff/plans"
 	"github.com/edgeway/edgeway/bff/web"
 	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/ipmatch"
@@ -43,18 +44,37 @@ var Types = []string{TypeDashboard, TypeAPI, TypeAgent, TypeEndpoints}
 // MaxPoliciesPerRestriction bounds ip_policy_ids.
 const MaxPoliciesPerRestriction = 50
 
+// Limits checks the account's plan limits (plans.Service) on db, the transaction that adds the
+// policy or restriction, so concurrent creates cannot together exceed a limit.
+type Limits interface {
+	CheckTx(ctx context.Context, db pg.DB, accountID string, l plans.Limit) error
+}
+
 // Service implements the rules of IP policies and restrictions.
 type Service struct {
-	log   *slog.Logger
-	db    pg.DB
-	store *Store
-	cache *Cache
+	log    *slog.Logger
+	db     pg.DB
+	store  *Store
+	cache  *Cache
+	limits Limits
 }
 
 // NewService returns a Service on db; cache (shared with the enforcing middleware) is
-// invalidated on every change.
-func NewService(log *slog.Logger, db pg.DB, cache *Cache) *Service {
-	return &Service{log: log, db: db, store: NewStore(db), cache: cache}
+// invalidated on every change. limits enforces the plans' ip_policies and ip_restrictions limits
+// (nil: no limits, for tests). A recovery link's policy is never refused: getting back in must
+// not depend on the plan.
+func NewService(log *slog.Logger, db pg.DB, cache *Cache, limits Limits) *Service {
+	return &Service{log: log, db: db, store: NewStore(db), cache: cache, limits: limits}
+}
+
+// checkLimit refuses, with an error naming the limit, when the account already has as many of l
+// as its plan allows. st is on the creating transaction: the check locks the account row until
+// it ends, so concurrent creates cannot both take the last one.
+func (s *Service) checkLimit(ctx context.Context, st *Store, accountID string, l plans.Limit) error {
+	if s.limits == nil {
+		return nil
+	}
+	return s.limits.CheckTx(ctx, st.db, accountID, l)
 }
 
 // Cache returns the compiled restrictions the service keeps current.
@@ -205,6 +225,9 @@ func (s *Service) CreatePolicy(ctx context.Context, p web.Principal, in PolicyIn
 	}
 	var pol Policy
 	err := s.change(ctx, p.AccountID, SelfCheck{}, func(st *Store) error {
+		if err := s.checkLimit(ctx, st, p.AccountID, plans.IPPolicies); err != nil {
+			return err
+		}
 		var err error
 		pol, err = st.CreatePolicy(ctx, Policy{ID: ids.New(ids.IPPolicy), AccountID: p.AccountID,
 			Description: deref(in.Description), Metadata: deref(in.Metadata)})
@@ -524,13 +547,17 @@ func (s *Service) CreateRestriction(ctx context.Context, p web.Principal, sc Sel
 		if r.PolicyIDs, err = s.checkPolicies(ctx, st, p.AccountID, in.PolicyIDs); err != nil {
 			return err
 		}
+		// A second restriction of a type is refused as such, before the plan's count is.
+		if existing, err := st.RestrictionByType(ctx, p.AccountID, typ); err == nil {
+			return typeTaken(typ, existing.ID)
+		}
+		if err := s.checkLimit(ctx, st, p.AccountID, plans.IPRestrictions); err != nil {
+			return err
+		}
 		created, err := st.CreateRestriction(ctx, r)
 		if errors.Is(err, pg.ErrConflict) {
 			existing, _ := st.RestrictionByType(ctx, p.AccountID, typ)
-			e := httperr.New(http.StatusConflict, httperr.CodeIPRestrictionTypeTaken,
-				fmt.Sprintf("This account already has a %s IP restriction (%s). Change that one instead.", typ, existing.ID))
-			e.Details = map[string]any{"ip_restriction_id": existing.ID}
-			return e
+			return typeTaken(typ, existing.ID)
 		}
 		if err != nil {
 			return httperr.Internal(err)
@@ -543,6 +570,13 @@ func (s *Service) CreateRestriction(ctx context.Context, p web.Principal, sc Sel
 	}
 	s.logChange(ctx, p, EventRestrictionCreated, r.ID, "type", r.Type, "enforced", r.Enforced, "ip_policy_ids", r.PolicyIDs)
 	return r, nil
+}
+
+func typeTaken(typ, existingID string) error {
+	e := httperr.New(http.StatusConflict, httperr.CodeIPRestrictionTypeTaken,
+		fmt.Sprintf("This account already has a %s IP restriction (%s). Change that one instead.", typ, existingID))
+	e.Details = map[string]any{"ip_restriction_id": existingID}
+	return e
 }
 
 // ListRestrictions returns a page of the account's restrictions.

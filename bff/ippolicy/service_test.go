@@ -38,7 +38,7 @@ func setup(t *testing.T) (*Service, *pgxpool.Pool, web.Principal) {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return NewService(log, db, NewCache(NewStore(db), 50*time.Millisecond)), db, p
+	return NewService(log, db, NewCache(NewStore(db), 50*time.Millisecond), nil), db, p
 }
 
 func TestSelfLockoutRollsBackUnlessConfirmed(t *testing.T) {

@@ -107,12 +107,20 @@ func (h *WebHandler) Page(c echo.Context) error {
 	return h.render(c, http.StatusOK, h.emptyDomainForm(), h.emptyAddrForm())
 }
 
-// formProblems returns the per-field problems of a client error, to show in the form.
-func formProblems(err error) map[string]string {
-	if e, ok := httperr.As(err); ok && e.Status < 500 && len(e.Fields) > 0 {
-		return e.Fields
+// formProblems puts a client error into the form: per-field problems next to their fields, any
+// other (a plan limit) above the form. It returns the status to answer with, and false for
+// errors the form cannot show (server errors), which the error handler renders.
+func formProblems(err error, f *frontend.ReservationForm) (int, bool) {
+	e, ok := httperr.As(err)
+	if !ok || e.Status >= 500 {
+		return 0, false
 	}
-	return nil
+	if len(e.Fields) > 0 {
+		f.Errors = e.Fields
+		return http.StatusUnprocessableEntity, true
+	}
+	f.Error = e.Msg
+	return e.Status, true
 }
 
 // CreateDomain handles POST /endpoints/domains.
@@ -121,13 +129,14 @@ func (h *WebHandler) CreateDomain(c echo.Context) error {
 	f := frontend.ReservationForm{Domain: c.FormValue("domain"), Region: c.FormValue("region"), Description: c.FormValue("description")}
 	d, err := h.svc.CreateDomain(c.Request().Context(), p, DomainInput{Domain: &f.Domain, Region: &f.Region, Description: &f.Description})
 	if err != nil {
-		if f.Errors = formProblems(err); f.Errors == nil {
+		status, ok := formProblems(err, &f)
+		if !ok {
 			return err
 		}
 		if !web.IsHTMX(c) {
-			return h.render(c, http.StatusUnprocessableEntity, f, h.emptyAddrForm())
+			return h.render(c, status, f, h.emptyAddrForm())
 		}
-		return web.Render(c, http.StatusUnprocessableEntity, frontend.ReservedDomainForm(domainRegions(), f))
+		return web.Render(c, status, frontend.ReservedDomainForm(domainRegions(), f))
 	}
 	if !web.IsHTMX(c) {
 		return c.Redirect(http.StatusSeeOther, "/endpoints")
@@ -153,13 +162,14 @@ func (h *WebHandler) CreateAddr(c echo.Context) error {
 	f := frontend.ReservationForm{Region: c.FormValue("region"), Description: c.FormValue("description")}
 	a, err := h.svc.CreateAddr(c.Request().Context(), p, AddrInput{Region: &f.Region, Description: &f.Description})
 	if err != nil {
-		if f.Errors = formProblems(err); f.Errors == nil {
+		status, ok := formProblems(err, &f)
+		if !ok {
 			return err
 		}
 		if !web.IsHTMX(c) {
-			return h.render(c, http.StatusUnprocessableEntity, h.emptyDomainForm(), f)
+			return h.render(c, status, h.emptyDomainForm(), f)
 		}
-		return web.Render(c, http.StatusUnprocessableEntity, frontend.ReservedAddrForm(h.addrRegions(), f))
+		return web.Render(c, status, frontend.ReservedAddrForm(h.addrRegions(), f))
 	}
 	if !web.IsHTMX(c) {
 		return c.Redirect(http.StatusSeeOther, "/endpoints")

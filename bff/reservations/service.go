@@ -19,10 +19,12 @@ import (
 
 	"github.com/edgeway/edgeway/bff/apikeys"
 	"github.com/edgeway/edgeway/bff/httperr"
+	"github.com/edgeway/edgeway/bff/plans"
 	"github.com/edgeway/edgeway/bff/web"
 	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/pg"
 	"github.com/edgeway/edgeway/internal/region"
+	"github.com/jackc/pgx/v5"
 )
 
 // DefaultRegion is the region of a reservation created without one, as in the reference.
@@ -32,19 +34,41 @@ const DefaultRegion = region.US
 // operator points a wildcard record *.cname.BASE_DOMAIN at the region's edge.
 const CNAMELabel = "cname"
 
+// Limits checks the account's plan limits (plans.Service) on db, the transaction that adds the
+// reservation, so concurrent reservations cannot together exceed a limit.
+type Limits interface {
+	CheckTx(ctx context.Context, db pg.DB, accountID string, l plans.Limit) error
+}
+
 // Service implements the rules of reserved domains and addresses.
 type Service struct {
 	log     *slog.Logger
 	store   *Store
 	regions Regions
+	limits  Limits
 }
 
-// NewService returns a Service; regions are the deployment's edges (nil: none).
-func NewService(log *slog.Logger, store *Store, regions Regions) *Service {
+// NewService returns a Service; regions are the deployment's edges (nil: none). limits enforces
+// the plans' reserved_domains and reserved_addrs limits (nil: no limits, for tests).
+func NewService(log *slog.Logger, store *Store, regions Regions, limits Limits) *Service {
 	if regions == nil {
 		regions = Regions{}
 	}
-	return &Service{log: log, store: store, regions: regions}
+	return &Service{log: log, store: store, regions: regions, limits: limits}
+}
+
+// inLimit runs create in a transaction, after checking there that the account may add one more
+// of l: the check locks the account row until the transaction ends, so two concurrent creates
+// cannot both take the last one. create gets a Store on the transaction.
+func (s *Service) inLimit(ctx context.Context, accountID string, l plans.Limit, create func(st *Store) error) error {
+	return pg.InTx(ctx, s.store.db, func(tx pgx.Tx) error {
+		if s.limits != nil {
+			if err := s.limits.CheckTx(ctx, tx, accountID, l); err != nil {
+				return err
+			}
+		}
+		return create(NewStore(tx))
+	})
 }
 
 // Regions returns the deployment's edges.
@@ -133,7 +157,22 @@ func (s *Service) CreateDomain(ctx context.Context, p web.Principal, in DomainIn
 	}
 	d := Domain{ID: ids.New(ids.ReservedDom), AccountID: p.AccountID, Domain: domain, Region: string(code),
 		Description: strings.TrimSpace(deref(in.Description)), Metadata: deref(in.Metadata)}
-	created, err := s.store.CreateDomain(ctx, d)
+	// A domain reserved already is refused as such before the plan's count is (the unique index
+	// still decides a race).
+	if ds, err := s.store.DomainsByName(ctx, []string{domain}); err != nil {
+		return Domain{}, httperr.Internal(err)
+	} else if len(ds) > 0 {
+		return Domain{}, s.domainConflict(ctx, p.AccountID, domain, pg.ErrConflict)
+	}
+	var created Domain
+	err := s.inLimit(ctx, p.AccountID, plans.ReservedDomains, func(st *Store) error {
+		var err error
+		created, err = st.CreateDomain(ctx, d)
+		return err
+	})
+	if _, ok := httperr.As(err); ok {
+		return Domain{}, err // the plan limit
+	}
 	if errors.Is(err, pg.ErrConflict) {
 		return Domain{}, s.domainConflict(ctx, p.AccountID, domain, err)
 	}
@@ -296,12 +335,19 @@ func (s *Service) CreateAddr(ctx context.Context, p web.Principal, in AddrInput)
 	// Another reservation may take the port we picked between the read and the insert; the unique
 	// index refuses it and we pick again.
 	for attempt := 0; attempt < 8; attempt++ {
-		port, err := s.freePort(ctx, edge)
-		if err != nil {
-			return Addr{}, err
+		var created Addr
+		err := s.inLimit(ctx, p.AccountID, plans.ReservedAddrs, func(st *Store) error {
+			port, err := s.freePort(ctx, st, edge)
+			if err != nil {
+				return err
+			}
+			a.Addr = net.JoinHostPort(edge.PublicHost, strconv.Itoa(port))
+			created, err = st.CreateAddr(ctx, a)
+			return err
+		})
+		if _, ok := httperr.As(err); ok {
+			return Addr{}, err // the plan limit, or no port free
 		}
-		a.Addr = net.JoinHostPort(edge.PublicHost, strconv.Itoa(port))
-		created, err := s.store.CreateAddr(ctx, a)
 		if errors.Is(err, pg.ErrConflict) {
 			continue
 		}
@@ -315,9 +361,9 @@ func (s *Service) CreateAddr(ctx context.Context, p web.Principal, in AddrInput)
 	return Addr{}, httperr.Internal(fmt.Errorf("reserve addr in %s: every pick collided", code))
 }
 
-// freePort picks a random port of the edge's range that no reservation holds.
-func (s *Service) freePort(ctx context.Context, e Edge) (int, error) {
-	taken, err := s.store.AddrsOnHost(ctx, e.PublicHost)
+// freePort picks a random port of the edge's range that no reservation holds (read through st).
+func (s *Service) freePort(ctx context.Context, st *Store, e Edge) (int, error) {
+	taken, err := st.AddrsOnHost(ctx, e.PublicHost)
 	if err != nil {
 		return 0, httperr.Internal(err)
 	}

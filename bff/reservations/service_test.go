@@ -41,7 +41,7 @@ func mustRegions(t *testing.T, s string) Regions {
 func newService(t *testing.T) (*Service, *pgxpool.Pool) {
 	t.Helper()
 	db := pgtest.New(t)
-	return NewService(slog.New(slog.NewTextHandler(io.Discard, nil)), NewStore(db), mustRegions(t, testEdges)), db
+	return NewService(slog.New(slog.NewTextHandler(io.Discard, nil)), NewStore(db), mustRegions(t, testEdges), nil), db
 }
 
 // newAccount inserts an account and returns a principal acting in it.
@@ -313,7 +313,7 @@ func TestAddrAllocation(t *testing.T) {
 func TestAddrAllocationConcurrent(t *testing.T) {
 	db := pgtest.New(t)
 	svc := NewService(slog.New(slog.NewTextHandler(io.Discard, nil)), NewStore(db),
-		mustRegions(t, `[{"region":"us","tcp_ports":"20000-20007"}]`))
+		mustRegions(t, `[{"region":"us","tcp_ports":"20000-20007"}]`), nil)
 	ada := newAccount(t, db)
 	var (
 		wg   sync.WaitGroup
@@ -345,7 +345,7 @@ func TestAddrAllocationConcurrent(t *testing.T) {
 func TestAddrAllocationOnIPv6Host(t *testing.T) {
 	db := pgtest.New(t)
 	svc := NewService(slog.New(slog.NewTextHandler(io.Discard, nil)), NewStore(db),
-		mustRegions(t, `[{"region":"au","tcp_ports":"30000-30001","public_host":"::1"}]`))
+		mustRegions(t, `[{"region":"au","tcp_ports":"30000-30001","public_host":"::1"}]`), nil)
 	ada := newAccount(t, db)
 	got := map[string]bool{}
 	for range 2 {

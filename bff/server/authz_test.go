@@ -10,10 +10,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/alexedwards/argon2id"
 	"github.com/edgeway/edgeway/bff/apikeys"
 	"github.com/edgeway/edgeway/bff/auth"
 	"github.com/edgeway/edgeway/bff/authz"
+	"github.com/edgeway/edgeway/bff/ippolicy"
+	"github.com/edgeway/edgeway/bff/reservations"
+	"github.com/edgeway/edgeway/bff/web"
 	"github.com/edgeway/edgeway/internal/ids"
 	"github.com/edgeway/edgeway/internal/secret"
 	"github.com/labstack/echo/v4"
@@ -263,6 +267,91 @@ func TestRedactURI(t *testing.T) {
 	} {
 		if got := redactURI(in); got != want {
 			t.Errorf("redactURI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestWriteControlsHiddenOnEndpointsAndIPRestrictions: with reservations, a policy with a rule
+// and a restriction in the account, a read-only developer sees them on the Endpoints and IP
+// restrictions pages without any create form or Delete button; a read-write developer may change
+// policies but not restrictions (administrators only); the administrator sees every control.
+func TestWriteControlsHiddenOnEndpointsAndIPRestrictions(t *testing.T) {
+	st := newStack(t, withEdges(t))
+	owner := st.browser(t)
+	owner.signup("owner@example.com")
+	acct := st.accountOf(t, "owner@example.com")
+	ctx := context.Background()
+	var ownerID string
+	if err := st.srv.db.QueryRow(ctx, `select id from users where email = 'owner@example.com'`).Scan(&ownerID); err != nil {
+		t.Fatal(err)
+	}
+	p := web.Principal{AccountID: acct, UserID: ownerID, Email: "owner@example.com", Source: web.SourceDashboard}
+	domain := "app.example.com"
+	if _, err := st.srv.Reservations.CreateDomain(ctx, p, reservations.DomainInput{Domain: &domain}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.srv.Reservations.CreateAddr(ctx, p, reservations.AddrInput{}); err != nil {
+		t.Fatal(err)
+	}
+	desc, cidr, action, typ, enforced := "office", "192.0.2.0/24", "allow", ippolicy.TypeEndpoints, false
+	pol, err := st.srv.IPPolicies.CreatePolicy(ctx, p, ippolicy.PolicyInput{Description: &desc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.srv.IPPolicies.CreateRule(ctx, p, ippolicy.SelfCheck{}, ippolicy.RuleInput{PolicyID: pol.ID, CIDR: &cidr, Action: &action}); err != nil {
+		t.Fatal(err)
+	}
+	// A second, unused policy: only unused policies offer Delete.
+	if _, err := st.srv.IPPolicies.CreatePolicy(ctx, p, ippolicy.PolicyInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.srv.IPPolicies.CreateRestriction(ctx, p, ippolicy.SelfCheck{}, ippolicy.RestrictionInput{Type: &typ, Enforced: &enforced,
+		PolicyIDs: []string{pol.ID}}); err != nil {
+		t.Fatal(err)
+	}
+
+	endpointsControls := []string{"domain-form", "domain-create", "domain-delete", "addr-form", "addr-create", "addr-delete"}
+	policyControls := []string{"policy-form", "policy-create", "policy-delete", "rule-form", "rule-delete"}
+	restrictionControls := []string{"restriction-form", "restriction-save", "restriction-delete"}
+	count := func(d *goquery.Document, testid string) int { return d.Find(`[data-testid="` + testid + `"]`).Length() }
+	check := func(t *testing.T, who string, b *browser, shown, hidden []string) {
+		t.Helper()
+		resp, page := b.do("GET", "/endpoints", nil, nil)
+		e := doc(t, page)
+		if resp.StatusCode != http.StatusOK || count(e, "domain-row") != 1 || count(e, "addr-row") != 1 {
+			t.Fatalf("%s: endpoints page = %d without the reservations:\n%s", who, resp.StatusCode, page)
+		}
+		resp, page = b.do("GET", "/ip-restrictions", nil, nil)
+		ip := doc(t, page)
+		if resp.StatusCode != http.StatusOK || count(ip, "policy") != 2 || count(ip, "rule-row") != 1 || count(ip, "restriction-id") != 1 {
+			t.Fatalf("%s: IP restrictions page = %d without the policies, rule or restriction:\n%s", who, resp.StatusCode, page)
+		}
+		n := func(testid string) int { return count(e, testid) + count(ip, testid) }
+		for _, id := range shown {
+			if n(id) == 0 {
+				t.Errorf("%s misses %s", who, id)
+			}
+		}
+		for _, id := range hidden {
+			if n(id) != 0 {
+				t.Errorf("%s sees %s", who, id)
+			}
+		}
+	}
+
+	ro := st.addMember(t, acct, "ro@example.com", auth.RoleDeveloperReadOnly, auth.RoleTeamReadOnly)
+	check(t, "read-only developer", ro.browser, nil, slices.Concat(endpointsControls, policyControls, restrictionControls))
+	rw := st.addMember(t, acct, "rw@example.com", auth.RoleDeveloperReadWrite, auth.RoleTeamReadOnly)
+	check(t, "read-write developer", rw.browser, slices.Concat(endpointsControls, policyControls), restrictionControls)
+	check(t, "administrator", owner, slices.Concat(endpointsControls, policyControls, restrictionControls), nil)
+
+	// Hidden is a courtesy: the server refuses the read-only developer anyway.
+	tok := ro.browser.csrf("/endpoints")
+	hx := map[string]string{"HX-Request": "true", "X-CSRF-Token": tok}
+	for _, req := range [][2]string{{"POST", "/endpoints/domains"}, {"POST", "/endpoints/addrs"}, {"POST", "/ip-restrictions/policies"},
+		{"DELETE", "/ip-restrictions/policies/" + pol.ID}} {
+		if resp, _ := ro.browser.do(req[0], req[1], url.Values{"domain": {"x.example.com"}, "description": {"x"}}, hx); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("read-only developer %s %s = %d, want 403", req[0], req[1], resp.StatusCode)
 		}
 	}
 }

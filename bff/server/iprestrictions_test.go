@@ -37,6 +37,7 @@ func ipErr(t *testing.T, what string, status int, body map[string]any, wantStatu
 func TestIPPoliciesAndRulesAPI(t *testing.T) {
 	st := newStack(t)
 	c := st.newKey(t, "ada@example.com")
+	st.setPlan(t, st.accountOf(t, "ada@example.com"), "pro") // more restrictions than the free plan's
 	status, _, pol := c.do("POST", "/ip_policies", `{"description":"office","metadata":"{\"team\":\"ops\"}"}`, nil)
 	if status != 201 || !strings.HasPrefix(str(pol, "id"), "ipp_") || str(pol, "uri") != st.api.URL+"/ip_policies/"+str(pol, "id") {
 		t.Fatalf("create policy = %d %v", status, pol)

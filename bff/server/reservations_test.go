@@ -35,6 +35,7 @@ func field(body map[string]any, name string) string {
 func TestReservedDomainsAPI(t *testing.T) {
 	st := newStack(t, withEdges(t))
 	ada, bob := st.newKey(t, "ada@example.com"), st.newKey(t, "bob@example.com")
+	st.setPlan(t, st.accountOf(t, "ada@example.com"), "pro") // more than one domain
 
 	status, _, d := ada.do("POST", "/reserved_domains", `{"domain":"App.Example.com","description":"site","metadata":"{\"k\":1}"}`, nil)
 	if status != 201 {
@@ -124,6 +125,7 @@ func TestReservedDomainsAPI(t *testing.T) {
 func TestReservedAddrsAPI(t *testing.T) {
 	st := newStack(t, withEdges(t))
 	ada := st.newKey(t, "ada@example.com")
+	st.setPlan(t, st.accountOf(t, "ada@example.com"), "pro") // more than one address
 
 	status, _, a := ada.do("POST", "/reserved_addrs", "", nil)
 	if status != 201 {
@@ -245,6 +247,21 @@ func TestReservationsEndpointsPage(t *testing.T) {
 	resp, body = b.do("POST", "/endpoints/domains", url.Values{"domain": {"app.example.com"}, "region": {"us"}}, hx)
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(doc(t, body).Find(`[data-testid="field-error-domain"]`).Text(), "already reserved in this account") {
 		t.Fatalf("duplicate = %d\n%s", resp.StatusCode, body)
+	}
+	// The free plan allows one of each: the next is refused in the form, naming the limit.
+	for _, tt := range []struct {
+		path string
+		form url.Values
+		want string
+	}{
+		{"/endpoints/domains", url.Values{"domain": {"more.example.com"}, "region": {"us"}}, "the Free plan allows 1 reserved domains"},
+		{"/endpoints/addrs", url.Values{"region": {"us"}}, "the Free plan allows 1 reserved TCP addresses"},
+	} {
+		resp, body = b.do("POST", tt.path, tt.form, hx)
+		msg := doc(t, body).Find(`form [data-testid="form-error"]`).Text()
+		if resp.StatusCode != http.StatusPaymentRequired || !strings.Contains(msg, tt.want) || !strings.Contains(msg, "Upgrade to Pro") {
+			t.Fatalf("%s at the plan limit = %d\n%s", tt.path, resp.StatusCode, body)
+		}
 	}
 
 	_, page = b.do("GET", "/endpoints", nil, nil)

@@ -93,7 +93,9 @@ func New(cfg Config, log *slog.Logger, db *pgxpool.Pool) (*Server, error) {
 		return nil, err
 	}
 	keySvc := apikeys.NewService(log, apikeys.NewStore(db), authStore)
-	resSvc := reservations.NewService(log, reservations.NewStore(db), cfg.Edges)
+	// Plans' limits are checked by every domain that adds what they count.
+	planSvc := plans.New(log, db)
+	resSvc := reservations.NewService(log, reservations.NewStore(db), cfg.Edges, planSvc)
 	sessions := control.NewStore(db)
 	hub := live.NewHub(log)
 	feed := control.NewFeed(log, sessions, hub, db)
@@ -101,7 +103,7 @@ func New(cfg Config, log *slog.Logger, db *pgxpool.Pool) (*Server, error) {
 	// disconnects its agents; the control server authenticates agents with credentials.
 	revoker := &revokeVia{}
 	credSvc := credentials.NewService(log, credentials.NewStore(db), revoker)
-	ctl := control.NewServer(log, control.Config{Token: cfg.EdgeToken, StaleGrace: cfg.StaleGrace}, sessions, credSvc, resSvc, feed)
+	ctl := control.NewServer(log, control.Config{Token: cfg.EdgeToken, StaleGrace: cfg.StaleGrace}, sessions, credSvc, resSvc, planSvc, feed)
 	ctl.EnableRelay(db)
 	revoker.ctl = ctl
 
@@ -117,14 +119,14 @@ func New(cfg Config, log *slog.Logger, db *pgxpool.Pool) (*Server, error) {
 	s := &Server{Registry: reg, log: log, cfg: cfg, db: db, auth: authSvc, authz: enforcer}
 	s.Reservations = resSvc
 	s.Control, s.feed = ctl, feed
-	s.Plans = plans.New(log, db)
+	s.Plans = planSvc
 	if cfg.SMTPFrom == "" {
 		cfg.SMTPFrom = "Edgeway <no-reply@edgeway.local>"
 	}
 	s.Mail = mail.NewWorker(log, db, cfg.SMTPAddr, cfg.SMTPFrom)
 	teamSvc := team.New(log, db, s.Plans, authSvc, revoker, s.Mail, cfg.PublicURL)
 	ipCache := ippolicy.NewCache(ippolicy.NewStore(db), ippolicy.DefaultRecheck)
-	s.IPPolicies = ippolicy.NewService(log, db, ipCache)
+	s.IPPolicies = ippolicy.NewService(log, db, ipCache, s.Plans)
 	s.IPRecovery = ippolicy.NewRecovery(log, db, ipCache, ippolicy.SMTPMailer{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom}, cfg.PublicURL)
 	s.Dashboard = s.newEcho("dashboard", metrics, false)
 	s.API = s.newEcho("api", metrics, true)

@@ -33,6 +33,8 @@ export default defineConfig({
   projects: [
     {
       name: 'chromium',
+      // Tests tagged @bff-restart restart the shared bff: they run alone, after everything else.
+      grepInvert: /@bff-restart/,
       use: {
         ...devices['Desktop Chrome'],
         launchOptions: {
@@ -46,6 +48,18 @@ export default defineConfig({
             '--no-first-run',
             '--disable-quic',
           ],
+        },
+      },
+    },
+    {
+      name: 'bff-restart',
+      grep: /@bff-restart/,
+      dependencies: ['chromium'],
+      use: {
+        ...devices['Desktop Chrome'],
+        launchOptions: {
+          executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+          args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
         },
       },
     },

@@ -323,3 +323,24 @@ test('a request through the tunnel reaches the local server', async ({ page, sta
   expect(local.seen).toHaveLength(1);
   expect(local.seen[0]).toMatch(new RegExp(`^GET ${path.replace(/[?]/g, '\\?')} `));
 });
+
+test('the page recovers its live stream after the bff restarts @bff-restart', async ({ page, stack }, testInfo) => {
+  test.skip(!stack.pid, 'the ready file names no devstack pid');
+  await signUp(page, newAccount('agents-bff-restart'));
+  const token = await createAuthtoken(page, 'e2e bff restart');
+  await openAgents(page);
+  // Count the websocket (re)connections the page makes.
+  await page.evaluate(() => {
+    const w = window as unknown as { wsOpens: number };
+    w.wsOpens = 0;
+    document.addEventListener('htmx:wsOpen', () => { w.wsOpens++; });
+  });
+
+  process.kill(stack.pid, 'SIGUSR1'); // devstack restarts the bff; the edges keep their agents
+
+  // The page notices, reconnects by itself and resyncs: without a reload, a new agent's row arrives.
+  await expect.poll(() => page.evaluate(() => (window as unknown as { wsOpens: number }).wsOpens), { timeout: 30_000 }).toBeGreaterThan(0);
+  await expect(page.getByTestId('live-status')).toHaveAttribute('data-state', 'open');
+  const { sessionId } = await connectedAgent(stack, token, testInfo.outputPath('agent.yml'));
+  await expect(sessionRow(page, sessionId)).toBeVisible({ timeout: 20_000 });
+});

@@ -25,6 +25,8 @@ export interface Stack {
   edges: Edge[];
   /** The development CA that signed the edges' certificates (agents trust it with --ca); '' when absent. */
   ca_file: string;
+  /** devstack's pid: SIGUSR1 restarts the bff, SIGTERM stops the stack. */
+  pid: number;
 }
 
 const required: (keyof Stack)[] = ['dashboard_url', 'api_url', 'admin_email', 'admin_password'];
@@ -46,6 +48,7 @@ export function parseStack(text: string): Stack {
     admin_password: v.admin_password!,
     edges: Array.isArray(v.edges) ? v.edges : [],
     ca_file: v.ca_file ?? '',
+    pid: typeof v.pid === 'number' ? v.pid : 0,
   };
 }
 

@@ -115,6 +115,19 @@ Flags:
 	defer cancel()
 	force := make(chan struct{})
 	cfg.Force = force
+	// SIGUSR1 restarts the bff alone (e.g. after `make build`): kill -USR1 $(pid of devstack).
+	restart := make(chan struct{}, 1)
+	cfg.RestartBff = restart
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			select {
+			case restart <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {

@@ -94,6 +94,9 @@ type Config struct {
 	Log *slog.Logger
 	// Force, when closed, makes the shutdown kill children without waiting.
 	Force <-chan struct{}
+	// RestartBff restarts the bff (stop, start, wait until ready) on every receive: for trying
+	// a rebuilt bff, and for tests of how the dashboard and the edges ride out a bff restart.
+	RestartBff <-chan struct{}
 }
 
 // Edge describes one running edge.
@@ -133,6 +136,9 @@ type stack struct {
 	out   *output
 	fail  context.CancelCauseFunc
 	force <-chan struct{}
+
+	bffEnv  []string
+	bffPath string
 
 	mu      sync.Mutex
 	procs   []*proc // in start order
@@ -199,7 +205,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		s.out.print(banner(ready))
 	}
 
-	<-ctx.Done()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-cfg.RestartBff:
+			if err := s.restartBff(ctx, ready); err != nil {
+				return err
+			}
+		}
+	}
 	if cause := context.Cause(ctx); errIsExit(cause) {
 		s.log.Error("stopping everything", "reason", cause)
 		return cause
@@ -355,6 +370,7 @@ func (s *stack) start(ctx context.Context) (*Ready, error) {
 	if err := runOnce(ctx, "bff", bffOut, bffEnv, bff, "seed", "-email", AdminEmail, "-password", password, "-account", DemoAccount, "-reset-password"); err != nil {
 		return nil, err
 	}
+	s.bffEnv, s.bffPath = bffEnv, bff
 	if _, err := s.startProc("bff", bffEnv, bff, "serve"); err != nil {
 		return nil, err
 	}
@@ -815,4 +831,37 @@ func (s *stack) issueCertificates(dataDir string, edges []Edge) (tlsFiles, error
 	}
 	s.log.Info("development CA ready; agents trust it with --ca", "ca", f.ca)
 	return f, nil
+}
+
+// restartBff stops the bff, starts it again with the same settings and waits until it is ready.
+// The edges keep serving their agents meanwhile and reconnect to the new bff on their own.
+func (s *stack) restartBff(ctx context.Context, r *Ready) error {
+	s.mu.Lock()
+	var old *proc
+	idx := -1
+	for i, p := range s.procs {
+		if p.name == "bff" {
+			old, idx = p, i
+		}
+	}
+	s.mu.Unlock()
+	if old == nil {
+		return nil
+	}
+	s.log.Info("restarting the bff")
+	if err := old.stop(s.force); err != nil {
+		s.log.Warn("stop bff", "err", err)
+	}
+	p, err := startProc("bff", s.out.writer("bff"), s.bffEnv, func(err error) { s.fail(err) }, s.bffPath, "serve")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.procs[idx] = p
+	s.mu.Unlock()
+	if err := waitHTTP(ctx, r.DashboardURL+"/readyz", readyTimeout); err != nil {
+		return fmt.Errorf("wait for the restarted bff: %w", err)
+	}
+	s.log.Info("bff restarted", "dashboard", r.DashboardURL)
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/edgeway/edgeway/bff/apikeys"
+	"github.com/edgeway/edgeway/bff/audit"
 	"github.com/edgeway/edgeway/bff/httperr"
 	"github.com/edgeway/edgeway/bff/plans"
 	"github.com/edgeway/edgeway/bff/web"
@@ -69,6 +70,35 @@ func (s *Service) inLimit(ctx context.Context, accountID string, l plans.Limit, 
 		}
 		return create(NewStore(tx))
 	})
+}
+
+// Audit event types of reservations, as in the reference.
+const (
+	EventDomainCreated = "domain_created.v0"
+	EventDomainUpdated = "domain_updated.v0"
+	EventDomainDeleted = "domain_deleted.v0"
+	EventAddrCreated   = "tcp_address_created.v0"
+	EventAddrUpdated   = "tcp_address_updated.v0"
+	EventAddrDeleted   = "tcp_address_deleted.v0"
+)
+
+// inTx runs change on a Store in a transaction and writes its audit event in the same
+// transaction; object (called after change succeeded) is the event's object.
+func (s *Service) inTx(ctx context.Context, p web.Principal, typ, id string, change func(st *Store) error, object func() any) error {
+	return pg.InTx(ctx, s.store.db, func(tx pgx.Tx) error {
+		if err := change(NewStore(tx)); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx, p, typ, id, object())
+	})
+}
+
+func domainObject(d Domain) any {
+	return map[string]any{"id": d.ID, "domain": d.Domain, "region": d.Region, "description": d.Description, "metadata": d.Metadata}
+}
+
+func addrObject(a Addr) any {
+	return map[string]any{"id": a.ID, "addr": a.Addr, "region": a.Region, "description": a.Description, "metadata": a.Metadata}
 }
 
 // Regions returns the deployment's edges.
@@ -167,8 +197,10 @@ func (s *Service) CreateDomain(ctx context.Context, p web.Principal, in DomainIn
 	var created Domain
 	err := s.inLimit(ctx, p.AccountID, plans.ReservedDomains, func(st *Store) error {
 		var err error
-		created, err = st.CreateDomain(ctx, d)
-		return err
+		if created, err = st.CreateDomain(ctx, d); err != nil {
+			return err
+		}
+		return audit.Write(ctx, st.db, p, EventDomainCreated, created.ID, domainObject(created))
 	})
 	if _, ok := httperr.As(err); ok {
 		return Domain{}, err // the plan limit
@@ -256,7 +288,11 @@ func (s *Service) UpdateDomain(ctx context.Context, p web.Principal, id string, 
 		desc := strings.TrimSpace(*in.Description)
 		in.Description = &desc
 	}
-	d, err := s.store.UpdateDomain(ctx, p.AccountID, id, in.Description, in.Metadata)
+	var d Domain
+	err = s.inTx(ctx, p, EventDomainUpdated, id, func(st *Store) (err error) {
+		d, err = st.UpdateDomain(ctx, p.AccountID, id, in.Description, in.Metadata)
+		return err
+	}, func() any { return domainObject(d) })
 	return d, notFound(err, "Reserved domain", id)
 }
 
@@ -277,7 +313,13 @@ func regionUnchanged(in *string, have, what string) error {
 
 // DeleteDomain releases a reserved domain.
 func (s *Service) DeleteDomain(ctx context.Context, p web.Principal, id string) error {
-	if err := notFound(s.store.DeleteDomain(ctx, p.AccountID, id), "Reserved domain", id); err != nil {
+	cur, err := s.GetDomain(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	err = s.inTx(ctx, p, EventDomainDeleted, id, func(st *Store) error { return st.DeleteDomain(ctx, p.AccountID, id) },
+		func() any { return domainObject(cur) })
+	if err := notFound(err, "Reserved domain", id); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "reserved domain deleted", "account_id", p.AccountID, "user_id", p.UserID, "reserved_domain_id", id)
@@ -342,8 +384,10 @@ func (s *Service) CreateAddr(ctx context.Context, p web.Principal, in AddrInput)
 				return err
 			}
 			a.Addr = net.JoinHostPort(edge.PublicHost, strconv.Itoa(port))
-			created, err = st.CreateAddr(ctx, a)
-			return err
+			if created, err = st.CreateAddr(ctx, a); err != nil {
+				return err
+			}
+			return audit.Write(ctx, st.db, p, EventAddrCreated, created.ID, addrObject(created))
 		})
 		if _, ok := httperr.As(err); ok {
 			return Addr{}, err // the plan limit, or no port free
@@ -425,13 +469,23 @@ func (s *Service) UpdateAddr(ctx context.Context, p web.Principal, id string, in
 		desc := strings.TrimSpace(*in.Description)
 		in.Description = &desc
 	}
-	a, err := s.store.UpdateAddr(ctx, p.AccountID, id, in.Description, in.Metadata)
+	var a Addr
+	err = s.inTx(ctx, p, EventAddrUpdated, id, func(st *Store) (err error) {
+		a, err = st.UpdateAddr(ctx, p.AccountID, id, in.Description, in.Metadata)
+		return err
+	}, func() any { return addrObject(a) })
 	return a, notFound(err, "Reserved address", id)
 }
 
 // DeleteAddr releases a reserved address.
 func (s *Service) DeleteAddr(ctx context.Context, p web.Principal, id string) error {
-	if err := notFound(s.store.DeleteAddr(ctx, p.AccountID, id), "Reserved address", id); err != nil {
+	cur, err := s.GetAddr(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	err = s.inTx(ctx, p, EventAddrDeleted, id, func(st *Store) error { return st.DeleteAddr(ctx, p.AccountID, id) },
+		func() any { return addrObject(cur) })
+	if err := notFound(err, "Reserved address", id); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "reserved addr deleted", "account_id", p.AccountID, "user_id", p.UserID, "reserved_addr_id", id)

@@ -495,3 +495,45 @@ func TestRegionFor(t *testing.T) {
 		})
 	}
 }
+
+// TestReservationChangesAreAudited: creating, updating and deleting reservations write the
+// reference's domain_* and tcp_address_* events with the acting principal.
+func TestReservationChangesAreAudited(t *testing.T) {
+	svc, db := newService(t)
+	ctx := context.Background()
+	p := newAccount(t, db)
+	d, err := svc.CreateDomain(ctx, p, DomainInput{Domain: ptr("audit.example.com"), Region: ptr("eu")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.UpdateDomain(ctx, p, d.ID, DomainInput{Description: ptr("renamed")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.DeleteDomain(ctx, p, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	a, err := svc.CreateAddr(ctx, p, AddrInput{Region: ptr("us")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.DeleteAddr(ctx, p, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(ctx, `select event_type || ' ' || object_id || ' ' || principal_id from audit_events where account_id = $1 order by id`, p.AccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	want := []string{EventDomainCreated + " " + d.ID + " " + p.UserID, EventDomainUpdated + " " + d.ID + " " + p.UserID,
+		EventDomainDeleted + " " + d.ID + " " + p.UserID, EventAddrCreated + " " + a.ID + " " + p.UserID, EventAddrDeleted + " " + a.ID + " " + p.UserID}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -93,17 +93,23 @@ func (h *APIHandler) ListSessions(c echo.Context) error {
 		return err
 	}
 	p, _ := web.PrincipalFrom(c)
-	list, err := h.store.Sessions(c.Request().Context(), p.AccountID, page.BeforeID, page.Limit+1)
-	if err != nil {
-		return httperr.Internal(err)
+	fetch := func(before string, n int) ([]SessionJSON, error) {
+		list, err := h.store.Sessions(c.Request().Context(), p.AccountID, before, n)
+		if err != nil {
+			return nil, httperr.Internal(err)
+		}
+		return api.Map(list, h.sessionJSON), nil
 	}
 	var out struct {
 		TunnelSessions []SessionJSON `json:"tunnel_sessions"`
 		URI            string        `json:"uri"`
 		NextPageURI    *string       `json:"next_page_uri"`
 	}
-	list, out.URI, out.NextPageURI = api.Paginate(c, h.uris, page, list, func(s Session) string { return s.ID })
-	out.TunnelSessions = api.Map(list, h.sessionJSON)
+	var err2 error
+	out.TunnelSessions, out.URI, out.NextPageURI, err2 = listFiltered(c, h.uris, page, fetch, func(s SessionJSON) string { return s.ID })
+	if err2 != nil {
+		return err2
+	}
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -173,17 +179,23 @@ func (h *APIHandler) ListTunnels(c echo.Context) error {
 		return err
 	}
 	p, _ := web.PrincipalFrom(c)
-	list, err := h.store.Tunnels(c.Request().Context(), p.AccountID, page.BeforeID, page.Limit+1)
-	if err != nil {
-		return httperr.Internal(err)
+	fetch := func(before string, n int) ([]TunnelJSON, error) {
+		list, err := h.store.Tunnels(c.Request().Context(), p.AccountID, before, n)
+		if err != nil {
+			return nil, httperr.Internal(err)
+		}
+		return api.Map(list, h.tunnelJSON), nil
 	}
 	var out struct {
 		Tunnels     []TunnelJSON `json:"tunnels"`
 		URI         string       `json:"uri"`
 		NextPageURI *string      `json:"next_page_uri"`
 	}
-	list, out.URI, out.NextPageURI = api.Paginate(c, h.uris, page, list, func(t Tunnel) string { return t.ID })
-	out.Tunnels = api.Map(list, h.tunnelJSON)
+	var err2 error
+	out.Tunnels, out.URI, out.NextPageURI, err2 = listFiltered(c, h.uris, page, fetch, func(t TunnelJSON) string { return t.ID })
+	if err2 != nil {
+		return err2
+	}
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -205,4 +217,33 @@ func sessionNotFound(err error, id string) error {
 		return httperr.New(http.StatusNotFound, httperr.CodeNotFound, fmt.Sprintf("Agent session %s was not found in this account; it may have ended.", id))
 	}
 	return httperr.Internal(err)
+}
+
+// maxFilterScan bounds how many items one filtered page may examine.
+const maxFilterScan = 10_000
+
+// listFiltered returns one page (newest first) of the items fetch yields, applying the request's
+// CEL `filter` over each item's API form when there is one.
+func listFiltered[T any](c echo.Context, uris api.URIs, page api.Page, fetch func(before string, n int) ([]T, error), id func(T) string) ([]T, string, *string, error) {
+	f, err := api.ParseFilter(c)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if f == nil {
+		items, err := fetch(page.BeforeID, page.Limit+1)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		items, self, next := api.Paginate(c, uris, page, items, id)
+		return items, self, next, nil
+	}
+	items, last, more, err := api.FilterPage(f, page.Limit, maxFilterScan, page.BeforeID, id, fetch)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	self, next := uris.List(c, page, last, more)
+	if items == nil {
+		items = []T{}
+	}
+	return items, self, next, nil
 }

@@ -207,3 +207,32 @@ func TestTCPTunnel(t *testing.T) {
 		t.Fatalf("through the TCP tunnel: %q %v", got, err)
 	}
 }
+
+func TestSessionListFilter(t *testing.T) {
+	acct := newAccount(t)
+	_, token := acct.authtoken()
+	us := startAgent(t, token, "http", localServer(t, "a"), "--region", "us")
+	eu := startAgent(t, token, "http", localServer(t, "b"), "--region", "eu")
+	usID, euID := us.waitFor(sessionRe, 0), eu.waitFor(sessionRe, 0)
+	var list sessionList
+	deadline := time.Now().Add(10 * time.Second)
+	for len(list.TunnelSessions) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions: %+v", list)
+		}
+		list = sessionList{}
+		acct.api("GET", "/tunnel_sessions", "", &list)
+	}
+	for filter, want := range map[string]string{`obj.region == "eu"`: euID, `obj.region != "eu" && obj.remote_management`: usID} {
+		list = sessionList{}
+		if s := acct.api("GET", "/tunnel_sessions?filter="+url.QueryEscape(filter), "", &list); s != 200 || len(list.TunnelSessions) != 1 || list.TunnelSessions[0].ID != want {
+			t.Fatalf("filter %s = %d %+v, want only %s", filter, s, list, want)
+		}
+	}
+	var e struct {
+		ErrorCode string `json:"error_code"`
+	}
+	if s := acct.api("GET", "/tunnel_sessions?filter="+url.QueryEscape(`obj.region ==`), "", &e); s != 400 || e.ErrorCode != "ERR_EDGEWAY_INVALID_FILTER" {
+		t.Fatalf("bad filter = %d %+v", s, e)
+	}
+}

@@ -75,16 +75,19 @@ func (s *Server) CredentialRevoked(ctx context.Context, accountID, credentialID 
 			continue
 		}
 		// Revocation does not depend on the agent's remote_management: the edge ends the session.
-		go func(id string) {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			var res proto.CommandResult
-			err := proto.Call(cctx, ec.mux, proto.TypeSessionCommand,
-				proto.SessionCommand{SessionID: id, Action: proto.ActionRevoke, Reason: "its authtoken was revoked"}, &res)
-			if err != nil {
-				s.log.Warn("disconnect session of revoked credential", "session_id", id, "err", err)
-			}
-		}(sess.ID)
+		go s.revoke(context.WithoutCancel(ctx), ec, sess.ID)
+	}
+}
+
+// revoke tells an edge to end a session whose authtoken was revoked.
+func (s *Server) revoke(ctx context.Context, ec *edgeConn, sessionID string) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var res proto.CommandResult
+	err := proto.Call(cctx, ec.mux, proto.TypeSessionCommand,
+		proto.SessionCommand{SessionID: sessionID, Action: proto.ActionRevoke, Reason: "its authtoken was revoked"}, &res)
+	if err != nil {
+		s.log.Warn("disconnect session of revoked credential", "session_id", sessionID, "err", err)
 	}
 }
 

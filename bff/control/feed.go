@@ -186,6 +186,15 @@ func View(ctx context.Context, store *Store, k ViewKey) (frontend.AgentsView, er
 	for _, r := range region.All() {
 		v.Counts = append(v.Counts, frontend.RegionCount{Code: string(r.Code), Name: r.Name, Count: counts[string(r.Code)]})
 	}
+	history, err := store.RegionHistory(ctx, k.AccountID, time.Now())
+	if err != nil {
+		return v, err
+	}
+	for _, r := range region.All() {
+		if pts, ok := history[string(r.Code)]; ok {
+			v.Chart = append(v.Chart, frontend.ChartSeries{Region: string(r.Code), Points: pts})
+		}
+	}
 	idList := make([]string, len(sessions))
 	for i, s := range sessions {
 		idList[i] = s.ID

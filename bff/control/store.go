@@ -349,3 +349,69 @@ func (s *Store) RegionCounts(ctx context.Context, accountID string) (map[string]
 	_, err = pgx.ForEachRow(rows, []any{&r, &n}, func() error { out[r] = n; return nil })
 	return out, err
 }
+
+// CredentialGone reports whether a credential no longer exists (it was revoked).
+func (s *Store) CredentialGone(ctx context.Context, credentialID string) (bool, error) {
+	var exists bool
+	err := s.db.QueryRow(ctx, `select exists (select 1 from credentials where id = $1)`, credentialID).Scan(&exists)
+	return !exists, err
+}
+
+// HistoryPoints is how many points RegionHistory returns: one every 5 minutes over the last hour.
+const HistoryPoints = 13
+
+// RegionHistory returns, per region, the number of live sessions at each of HistoryPoints
+// instants over the last hour (oldest first, the last one now). It is derived from the current
+// sessions and the agent_session_start/stop events of the hour, so it needs no sampler and is the
+// same on every bff replica.
+func (s *Store) RegionHistory(ctx context.Context, accountID string, now time.Time) (map[string][]int, error) {
+	current, err := s.RegionCounts(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	start := now.Add(-time.Hour)
+	rows, err := s.db.Query(ctx, `select event_type, coalesce(object->>'region', ''), created_at from audit_events
+		where account_id = $1 and event_type in ($2, $3) and created_at > $4`, accountID, EventSessionStart, EventSessionStop, start)
+	if err != nil {
+		return nil, err
+	}
+	type change struct {
+		at    time.Time
+		delta int
+	}
+	changes := map[string][]change{}
+	var typ, reg string
+	var at time.Time
+	_, err = pgx.ForEachRow(rows, []any{&typ, &reg, &at}, func() error {
+		d := 1
+		if typ == EventSessionStop {
+			d = -1
+		}
+		changes[reg] = append(changes[reg], change{at, d})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]int{}
+	for r := range changes {
+		if _, ok := current[r]; !ok {
+			current[r] = 0
+		}
+	}
+	for r, n := range current {
+		pts := make([]int, HistoryPoints)
+		for i := range pts {
+			t := start.Add(time.Duration(i) * 5 * time.Minute)
+			v := n
+			for _, c := range changes[r] {
+				if c.at.After(t) {
+					v -= c.delta // undo what happened after t
+				}
+			}
+			pts[i] = max(v, 0)
+		}
+		out[r] = pts
+	}
+	return out, nil
+}

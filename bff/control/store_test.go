@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -154,5 +155,37 @@ func TestSessionEventsAreDurable(t *testing.T) {
 	want := []ev{{EventSessionStart, s.ID, "203.0.113.7", "eu", "", false}, {EventSessionStop, s.ID, "203.0.113.7", "eu", "agent went away", true}}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("events %+v, want %+v", got, want)
+	}
+}
+
+func TestRegionHistory(t *testing.T) {
+	db := pgtest.New(t)
+	st := NewStore(db)
+	ctx := context.Background()
+	acct := newAccount(t, db)
+	if err := st.UpsertEdge(ctx, Edge{ID: "edge_eu_1", Region: "eu"}, "bff_1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SessionStarted(ctx, session(acct, "edge_eu_1")); err != nil { // eu: one live session
+		t.Fatal(err)
+	}
+	now := time.Now()
+	// Move the eu start 32 minutes back; add a us session that stopped 12 minutes ago.
+	if _, err := db.Exec(ctx, `update audit_events set created_at = $2 where account_id = $1`, acct, now.Add(-32*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `insert into audit_events (id, account_id, event_type, object, created_at)
+		values ($1, $2, $3, '{"region":"us"}', $4)`, ids.New(ids.Event), acct, EventSessionStop, now.Add(-12*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := st.RegionHistory(ctx, acct, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Points at -60, -55, ... 0 minutes.
+	wantEU := []int{0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1}
+	wantUS := []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}
+	if fmt.Sprint(h["eu"]) != fmt.Sprint(wantEU) || fmt.Sprint(h["us"]) != fmt.Sprint(wantUS) {
+		t.Fatalf("history eu=%v us=%v, want eu=%v us=%v", h["eu"], h["us"], wantEU, wantUS)
 	}
 }

@@ -124,8 +124,22 @@ fuzz: ## Run every fuzz target briefly (FUZZTIME=10s each)
 		done; \
 	done
 
-bench: ## Run the benchmarks
+bench: ## Run the benchmarks, then the tunnel comparison (bench-tunnel)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@$(MAKE) bench-tunnel
+
+.PHONY: bench-tunnel frp
+
+bench-tunnel: build ## Compare TCP/HTTP through edge+agent, frp and direct (separate processes; TUNNELBENCH_FLAGS)
+	bin/tunnelbench $(TUNNELBENCH_FLAGS)
+
+frp: ## Build frps/frpc v0.68.1 into .tools/bin (scratch module in .tools/frp-build, not go.mod)
+	@if [ -x $(TOOLS_BIN)/frps ] && [ -x $(TOOLS_BIN)/frpc ]; then echo "frp: present"; else \
+		mkdir -p .tools/frp-build && cd .tools/frp-build && \
+		{ [ -f go.mod ] || $(GO) mod init scratch; } && \
+		$(GO) get -tool github.com/fatedier/frp/cmd/frps@v0.68.1 github.com/fatedier/frp/cmd/frpc@v0.68.1 && \
+		GOBIN=$(TOOLS_BIN) $(GO) install -tags noweb tool; \
+	fi
 
 migrate: build ## Apply the migrations to DATABASE_URL, or to the local cluster under DATA
 	@if [ -n "$${DATABASE_URL:-}" ]; then bin/bff migrate; \

@@ -130,7 +130,7 @@ bench: ## Run the benchmarks, then the tunnel comparison (bench-tunnel)
 
 .PHONY: bench-tunnel frp
 
-bench-tunnel: build ## Compare TCP/HTTP through edge+agent, frp and direct (separate processes; TUNNELBENCH_FLAGS)
+bench-tunnel: build frp ## Compare TCP/HTTP through edge+agent, frp and direct (separate processes; TUNNELBENCH_FLAGS)
 	bin/tunnelbench $(TUNNELBENCH_FLAGS)
 
 frp: ## Build frps/frpc v0.68.1 into .tools/bin (scratch module in .tools/frp-build, not go.mod)

@@ -1,6 +1,7 @@
 package edge_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -101,6 +102,12 @@ func BenchmarkTCPThroughput(b *testing.B) {
 			sess := te.connect(b, tcpLocal(sinkServer(b, dir == "download")))
 			run(b, tcpAddr(b, sess.Tunnels()[0].PublicURL))
 		})
+		b.Run(dir+"/edge+agent+ip-restriction", func(b *testing.B) {
+			te := startEdge(b)
+			te.SetIPPolicies(true, benchIPPolicy("ac_test"))
+			sess := te.connect(b, tcpLocal(sinkServer(b, dir == "download")))
+			run(b, tcpAddr(b, sess.Tunnels()[0].PublicURL))
+		})
 		b.Run(dir+"/edge+agent-tls", func(b *testing.B) {
 			te := startTLSEdge(b)
 			sess := te.connect(b, tcpLocal(sinkServer(b, dir == "download")))
@@ -124,6 +131,25 @@ func BenchmarkHTTPRequest(b *testing.B) {
 		sess := te.connect(b, httpLocal(local.Listener.Addr().String()))
 		benchHTTP(b, te.client(b), sess.Tunnels()[0].PublicURL)
 	})
+	// The same with an enforced endpoint IP restriction of 10,000 rules that lets the client in:
+	// every request is decided before its stream to the agent opens.
+	b.Run("edge+agent+ip-restriction", func(b *testing.B) {
+		te := startEdge(b)
+		te.SetIPPolicies(true, benchIPPolicy("ac_test"))
+		sess := te.connect(b, httpLocal(local.Listener.Addr().String()))
+		benchHTTP(b, te.client(b), sess.Tunnels()[0].PublicURL)
+	})
+}
+
+// benchIPPolicy is an enforced endpoint restriction of 10,000 deny rules (10.0.0.0/24 ..) and
+// an allow rule for loopback.
+func benchIPPolicy(account string) proto.IPPolicySet {
+	set := proto.IPPolicySet{AccountID: account, RestrictionID: "ipx_bench", Enforced: true,
+		Rules: []proto.IPPolicyRule{{CIDR: "127.0.0.0/8", Action: "allow"}}}
+	for i := 0; i < 10000; i++ {
+		set.Rules = append(set.Rules, proto.IPPolicyRule{CIDR: fmt.Sprintf("10.%d.%d.0/24", i/256, i%256), Action: "deny"})
+	}
+	return set
 }
 
 func benchHTTP(b *testing.B, c *http.Client, url string) {

@@ -351,6 +351,12 @@ func (s *Server) serveTCP(ep *endpoint, c net.Conn) {
 		_ = c.Close()
 		return
 	}
+	if s.ipPolicies.Load() != nil {
+		if _, blocked := s.ipCheck(t.sess.grant.AccountID, connIP(c), ep.key); blocked {
+			_ = c.Close()
+			return
+		}
+	}
 	up, err := t.open(s.baseCtx, c.RemoteAddr().String())
 	if err != nil {
 		_ = c.Close()

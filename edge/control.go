@@ -214,6 +214,7 @@ func (c *Control) session(ctx context.Context) error {
 	for len(c.queue) > 0 {
 		<-c.queue
 	}
+	ipEpoch := s.ipSnapshotEpoch() // the bff answers this snapshot with the IP restrictions
 	snap := s.Snapshot()
 	c.mux = mux
 	err = proto.WriteFrame(stream, proto.TypeEdgeControl, snap)
@@ -235,6 +236,18 @@ func (c *Control) session(ctx context.Context) error {
 		slog.Int("sessions", len(snap.Sessions)), slog.Int("tunnels", len(snap.Tunnels)))
 
 	ctl.Handle(proto.TypeEdgeHeartbeat, func(context.Context, proto.Frame) error { return nil })
+	ctl.Handle(proto.TypeIPPolicies, func(_ context.Context, f proto.Frame) error {
+		var p proto.IPPolicies
+		if err := f.Decode(&p); err != nil {
+			return err
+		}
+		if p.Full {
+			c.srv.replaceIPPolicies(ipEpoch, p.Accounts)
+		} else {
+			c.srv.SetIPPolicies(false, p.Accounts...)
+		}
+		return nil
+	})
 	runErr := make(chan error, 1)
 	go func() { runErr <- ctl.Run(ctx) }()
 	tick := time.NewTicker(beat)
@@ -309,6 +322,9 @@ func (c *Control) Authenticate(ctx context.Context, req AuthRequest) (Grant, err
 			return Grant{}, proto.Errorf(proto.CodeUnavailable, "the bff did not answer the authtoken check; retrying")
 		}
 		return Grant{}, err
+	}
+	if resp.IPPolicy != nil {
+		c.srv.setIPPolicyIfAbsent(*resp.IPPolicy)
 	}
 	return Grant{SessionID: resp.SessionID, AccountID: resp.AccountID, CredentialID: resp.CredentialID, ACL: resp.ACL}, nil
 }

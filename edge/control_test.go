@@ -25,6 +25,21 @@ type fakeBFF struct {
 
 	mu  sync.Mutex
 	mux *yamux.Session
+	ctl *proto.Control // the edge's open control stream
+}
+
+// pushIPPolicies sends endpoint IP restrictions down the edge's control stream.
+func (b *fakeBFF) pushIPPolicies(t *testing.T, p proto.IPPolicies) {
+	t.Helper()
+	b.mu.Lock()
+	ctl := b.ctl
+	b.mu.Unlock()
+	if ctl == nil {
+		t.Fatal("no control stream")
+	}
+	if err := ctl.Send(proto.TypeIPPolicies, p); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func startFakeBFF(t *testing.T) *fakeBFF {
@@ -96,6 +111,9 @@ func (b *fakeBFF) serve(c net.Conn) {
 		}
 		b.events <- "snapshot " + strconv.Itoa(len(snap.Sessions)) + " " + strconv.Itoa(len(snap.Tunnels))
 		ctl := proto.NewControl(stream, nil)
+		b.mu.Lock()
+		b.ctl = ctl
+		b.mu.Unlock()
 		ctl.Handle(proto.TypeSessionStarted, func(_ context.Context, f proto.Frame) error {
 			var si proto.SessionInfo
 			_ = f.Decode(&si)

@@ -88,6 +88,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("No agent is serving %s in region %s (%s). Start one with: agent http 8080", host, s.cfg.Region, s.cfg.Region.Name()))
 		return
 	}
+	if s.ipPolicies.Load() != nil {
+		ip := remoteIP(r.RemoteAddr)
+		decision, blocked := s.ipCheck(t.sess.grant.AccountID, ip, host)
+		if blocked {
+			s.ipBlockedPage(w, r, host, ip)
+			return
+		}
+		if decision != "" {
+			r = r.WithContext(context.WithValue(r.Context(), ipDecisionKey{}, ipDecisionValues[decision]))
+		}
+	}
 	r.URL.Scheme = "http"
 	r.URL.Host = t.key
 	s.proxy.ServeHTTP(w, r)

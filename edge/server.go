@@ -16,6 +16,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -57,6 +58,10 @@ type Server struct {
 	agentWG   sync.WaitGroup       // agent handshakes and sessions
 	publicWG  sync.WaitGroup       // public TCP connections and accept loops
 	listening bool
+
+	ipMu       sync.Mutex                           // serialises writers of ipPolicies; guards ipEpoch
+	ipEpoch    uint64                               // bumped as each control channel snapshot is taken
+	ipPolicies atomic.Pointer[map[string]*ipPolicy] // endpoint IP restrictions by account (copy-on-write)
 }
 
 // New returns an edge server for cfg (defaults applied, then validated).

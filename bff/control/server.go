@@ -71,6 +71,9 @@ type Server struct {
 
 	relay *relay // nil without a pool (tests of a single replica)
 
+	ipr     IPRestrictions // nil: IP restrictions are not applied to agents and endpoints
+	ipReady chan struct{}
+
 	mu    sync.Mutex
 	edges map[string]*edgeConn
 }
@@ -85,6 +88,9 @@ func (s *Server) RelayReady() <-chan struct{} { return s.relay.ready }
 type edgeConn struct {
 	hello proto.EdgeHello
 	mux   *yamux.Session
+
+	pushMu sync.Mutex     // orders IP policy pushes; guards ctl
+	ctl    *proto.Control // the open control stream, nil before the snapshot
 }
 
 // NewServer returns a Server. binds, limits and obs may be nil; limits enforces the plans'
@@ -109,6 +115,9 @@ func (s *Server) BffID() string { return s.cfg.BffID }
 // Serve accepts edge connections on ln until ctx ends, and reaps stale sessions.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go s.reap(ctx)
+	if s.ipr != nil && s.relay != nil {
+		go s.listenIPChanges(ctx)
+	}
 	if s.relay != nil {
 		go s.relay.listen(ctx, func(ctx context.Context, m relayMsg) error {
 			ec := s.edge(m.SessionEdge(ctx, s.store))
@@ -261,6 +270,10 @@ func (s *Server) agentAuth(ctx context.Context, ec *edgeConn, req *proto.AgentAu
 		s.log.Error("authenticate agent", "err", err)
 		return nil, proto.Errorf(proto.CodeInternal, "the bff could not check the authtoken; try again")
 	}
+	// The account's agent IP restriction (115), on the address the edge saw the socket come from.
+	if err := s.agentIPCheck(ctx, cred.AccountID, req.RemoteAddr); err != nil {
+		return nil, err
+	}
 	// The plan's agent_sessions limit. The agent's own sessions (the same client_id: a reconnect
 	// whose ghost session the edge replaces) do not count, so an agent at the limit can always
 	// come back. The session row is written later by the edge, so two agents authenticating at
@@ -304,8 +317,18 @@ func (s *Server) agentAuth(ctx context.Context, ec *edgeConn, req *proto.AgentAu
 			}
 		}
 	}
-	return &proto.AgentAuthResponse{SessionID: ids.New(ids.TunnelSession), AccountID: cred.AccountID,
-		CredentialID: cred.ID, ACL: cred.ACL}, nil
+	resp := &proto.AgentAuthResponse{SessionID: ids.New(ids.TunnelSession), AccountID: cred.AccountID,
+		CredentialID: cred.ID, ACL: cred.ACL}
+	if s.ipr != nil {
+		// The edge holds the account's endpoint restriction before the session binds anything.
+		set, err := s.endpointPolicy(ctx, cred.AccountID)
+		if err != nil {
+			s.log.Error("read endpoint ip restriction", "account_id", cred.AccountID, "err", err)
+			return nil, proto.Errorf(proto.CodeInternal, "the bff could not read the account's endpoint IP restriction; try again")
+		}
+		resp.IPPolicy = &set
+	}
+	return resp, nil
 }
 
 // bindCheck applies the account's reservations to a requested name.
@@ -345,6 +368,17 @@ func (s *Server) controlStream(ctx context.Context, ec *edgeConn, f proto.Frame,
 	s.notifyAll(snap, gone)
 
 	ctl := proto.NewControl(stream, log)
+	if s.ipr != nil {
+		ec.pushMu.Lock()
+		ec.ctl = ctl
+		ec.pushMu.Unlock()
+		// Replace the edge's endpoint restrictions with those of the accounts it serves: changes
+		// made while it was away are in force now.
+		if err := s.pushIPPolicies(ctx, ec, true, edgeAccounts(snap)); err != nil {
+			log.Error("push endpoint ip restrictions", "err", err)
+			return
+		}
+	}
 	ctl.Handle(proto.TypeSessionStarted, func(ctx context.Context, f proto.Frame) error {
 		var si proto.SessionInfo
 		if err := f.Decode(&si); err != nil {
@@ -355,6 +389,11 @@ func (s *Server) controlStream(ctx context.Context, ec *edgeConn, f proto.Frame,
 			return nil
 		}
 		s.notify(si.AccountID, si.ID)
+		// The credential may have been revoked between the agent's sign-in and this report (the
+		// revocation found no session to end then): end the session now.
+		if gone, err := s.store.CredentialGone(ctx, si.CredentialID); err == nil && gone {
+			go s.revoke(context.WithoutCancel(ctx), ec, si.ID)
+		}
 		return nil
 	})
 	ctl.Handle(proto.TypeSessionEnded, func(ctx context.Context, f proto.Frame) error {

@@ -111,9 +111,23 @@ func (c *Cache) Restriction(ctx context.Context, accountID, typ string) (*Compil
 	return e.byType[typ], nil
 }
 
+// Reload reads an account's restrictions now (told of a change), whatever the cache holds.
+func (c *Cache) Reload(ctx context.Context, accountID string) error {
+	snap, err := c.store.Snapshot(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	c.put(accountID, &accountRules{version: snap.Version, checkedAt: c.now(), byType: compileSnapshot(snap)})
+	return nil
+}
+
+// put stores what was read of an account, unless a newer version is held already (a slow
+// reader must not replace what a Reload just read).
 func (c *Cache) put(accountID string, e *accountRules) {
 	c.mu.Lock()
-	c.accounts[accountID] = e
+	if old := c.accounts[accountID]; old == nil || old.version <= e.version {
+		c.accounts[accountID] = e
+	}
 	c.mu.Unlock()
 }
 

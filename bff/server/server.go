@@ -126,6 +126,8 @@ func New(cfg Config, log *slog.Logger, db *pgxpool.Pool) (*Server, error) {
 	s.Mail = mail.NewWorker(log, db, cfg.SMTPAddr, cfg.SMTPFrom)
 	teamSvc := team.New(log, db, s.Plans, authSvc, revoker, s.Mail, cfg.PublicURL)
 	ipCache := ippolicy.NewCache(ippolicy.NewStore(db), ippolicy.DefaultRecheck)
+	// Agents' sign-ins obey the agent restriction; the edges get the endpoint restrictions.
+	ctl.EnableIPRestrictions(ipCache)
 	s.IPPolicies = ippolicy.NewService(log, db, ipCache, s.Plans)
 	s.IPRecovery = ippolicy.NewRecovery(log, db, ipCache, ippolicy.SMTPMailer{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom}, cfg.PublicURL)
 	s.Dashboard = s.newEcho("dashboard", metrics, false)

@@ -10,6 +10,10 @@ package proto
 //   - Calls from the edge: TypeAgentAuth (may this agent start a session?) and TypeBindCheck
 //     (may this session bind this name in this region?).
 //   - Calls from the bff: TypeSessionCommand (stop, restart or revoke an agent session).
+//   - Pushes from the bff on the control stream: TypeIPPolicies (accounts' endpoint IP
+//     restrictions: all those of the accounts the edge serves right after its snapshot, then
+//     each account's on every change). AgentAuthResponse.IPPolicy carries the account's one
+//     with the sign-in grant, so it is in force before the session binds.
 //
 // Numbers 32 and up belong to the edge control channel; 1-31 to agent <-> edge.
 
@@ -35,6 +39,10 @@ const (
 	TypeEdgeHeartbeat Type = 40
 	// TypeSessionCommand opens a call (bff to edge): SessionCommand -> CommandResult.
 	TypeSessionCommand Type = 41
+	// TypeIPPolicies is a control push (bff to edge) with an IPPolicies: the compiled endpoint
+	// IP restrictions of some accounts. Sent after the edge's snapshot (for the accounts it
+	// serves) and whenever an account's restrictions change.
+	TypeIPPolicies Type = 42
 )
 
 func init() {
@@ -42,7 +50,7 @@ func init() {
 		TypeEdgeHello: "edge_hello", TypeEdgeControl: "edge_control", TypeAgentAuth: "agent_auth",
 		TypeBindCheck: "bind_check", TypeSessionStarted: "session_started", TypeSessionEnded: "session_ended",
 		TypeTunnelStarted: "tunnel_started", TypeTunnelEnded: "tunnel_ended", TypeEdgeHeartbeat: "edge_heartbeat",
-		TypeSessionCommand: "session_command",
+		TypeSessionCommand: "session_command", TypeIPPolicies: "ip_policies",
 	} {
 		typeNames[t] = n
 	}
@@ -52,6 +60,8 @@ func init() {
 const (
 	// CodeAgentIPBlocked: the agent's IP is denied by an agent IP restriction (115).
 	CodeAgentIPBlocked = "ERR_AGENT_IP_BLOCKED"
+	// CodeEndpointIPBlocked: a visitor's IP is denied by the account's endpoint IP restriction.
+	CodeEndpointIPBlocked = "ERR_EDGEWAY_IP_BLOCKED"
 	// CodeSessionLimit: the account's plan allows no more agent sessions.
 	CodeSessionLimit = "ERR_SESSION_LIMIT"
 	// CodeSessionNotFound: the edge holds no such session.
@@ -106,6 +116,37 @@ type AgentAuthResponse struct {
 	CredentialID string `json:"credential_id"`
 	// ACL lists the credential's "bind:" rules; empty allows everything.
 	ACL []string `json:"acl,omitempty"`
+	// IPPolicy is the account's endpoint IP restriction (nil from older bffs), in force on the
+	// edge before the session binds anything.
+	IPPolicy *IPPolicySet `json:"ip_policy,omitempty"`
+}
+
+// IPPolicies carries compiled endpoint IP restrictions (TypeIPPolicies).
+type IPPolicies struct {
+	// Full replaces every restriction the edge holds (the answer to its snapshot); otherwise the
+	// listed accounts' are replaced and the others kept.
+	Full     bool          `json:"full,omitempty"`
+	Accounts []IPPolicySet `json:"accounts"`
+}
+
+// IPPolicySet is one account's endpoint IP restriction, ready for ipmatch. An empty
+// RestrictionID means the account has none: every visitor passes.
+type IPPolicySet struct {
+	AccountID     string `json:"account_id"`
+	RestrictionID string `json:"restriction_id,omitempty"`
+	// Enforced: denied visitors are refused; otherwise they pass and the decision is logged.
+	Enforced bool           `json:"enforced"`
+	Rules    []IPPolicyRule `json:"rules,omitempty"`
+}
+
+// IPPolicyRule is one rule of an IPPolicySet.
+type IPPolicyRule struct {
+	ID       string `json:"id,omitempty"`
+	PolicyID string `json:"policy_id,omitempty"`
+	// CIDR is a network ("192.0.2.0/24", "2001:db8::/32").
+	CIDR string `json:"cidr"`
+	// Action is "allow" or "deny".
+	Action string `json:"action"`
 }
 
 // BindCheckRequest asks whether a session may bind a requested name in the edge's region.

@@ -344,3 +344,25 @@ test('the page recovers its live stream after the bff restarts @bff-restart', as
   const { sessionId } = await connectedAgent(stack, token, testInfo.outputPath('agent.yml'));
   await expect(sessionRow(page, sessionId)).toBeVisible({ timeout: 20_000 });
 });
+
+test('a selection survives live updates, and Disconnect selected ends every selected agent', async ({ page, stack }, testInfo) => {
+  await signUp(page, newAccount('agents-bulk'));
+  const token = await createAuthtoken(page, 'e2e bulk');
+  await openAgents(page);
+  const a = await connectedAgent(stack, token, testInfo.outputPath('a.yml'));
+  await expect(sessionRow(page, a.sessionId)).toBeVisible();
+  await sessionRow(page, a.sessionId).getByTestId('session-select').check();
+
+  // Another agent connects: the table is re-rendered live, the tick stays.
+  const b = await connectedAgent(stack, token, testInfo.outputPath('b.yml'));
+  await expect(sessionRow(page, b.sessionId)).toBeVisible();
+  await expect(sessionRow(page, a.sessionId).getByTestId('session-select')).toBeChecked();
+  await sessionRow(page, b.sessionId).getByTestId('session-select').check();
+
+  page.once('dialog', (d) => d.accept());
+  await page.getByTestId('bulk-disconnect').click();
+  await expect(page.getByTestId('bulk-result')).toContainText('Disconnected 2 of 2');
+  expect(await a.agent.exited).toBe(0);
+  expect(await b.agent.exited).toBe(0);
+  await expect(page.getByTestId('session-row')).toHaveCount(0);
+});

@@ -2,8 +2,10 @@ package control
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/edgeway/edgeway/bff/httperr"
 	"github.com/edgeway/edgeway/bff/live"
@@ -119,3 +121,51 @@ func (h *WebHandler) Stop(c echo.Context) error { return h.command(c, ActionStop
 
 // Restart handles POST /agents/{id}/restart.
 func (h *WebHandler) Restart(c echo.Context) error { return h.command(c, ActionRestart) }
+
+// MaxBulk caps the sessions one bulk command may name.
+const MaxBulk = 100
+
+// Bulk handles POST /agents/bulk: restart or disconnect every selected session, concurrently,
+// and report each outcome.
+func (h *WebHandler) Bulk(c echo.Context) error {
+	p, _ := web.PrincipalFrom(c)
+	if !h.canManage(p) {
+		return httperr.New(http.StatusForbidden, "ERR_EDGEWAY_1219", "Your role does not allow restarting or disconnecting agents. Ask an administrator.")
+	}
+	action := c.FormValue("action")
+	if action != ActionStop && action != ActionRestart {
+		return httperr.Validation("Choose Restart selected or Disconnect selected.", map[string]string{"action": "must be stop or restart"})
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return httperr.Wrap(err, http.StatusBadRequest, httperr.CodeValidation, "The form could not be read.")
+	}
+	selected := form["session"]
+	if len(selected) == 0 {
+		return httperr.Validation("Select at least one session first.", map[string]string{"session": "none selected"})
+	}
+	if len(selected) > MaxBulk {
+		return httperr.Validation(fmt.Sprintf("Select at most %d sessions at once (%d selected).", MaxBulk, len(selected)), map[string]string{"session": "too many"})
+	}
+	reason := pastTense(action) + " from the dashboard by " + p.Email
+	results := make([]frontend.BulkResult, len(selected))
+	var wg sync.WaitGroup
+	for i, id := range selected {
+		wg.Go(func() {
+			results[i].SessionID = id
+			if err := h.cmd.Command(c.Request().Context(), p.AccountID, id, action, reason); err != nil {
+				msg := "failed"
+				if e, ok := httperr.As(err); ok {
+					msg = e.Msg
+				}
+				results[i].Err = msg
+			}
+		})
+	}
+	wg.Wait()
+	label := "Disconnected"
+	if action == ActionRestart {
+		label = "Restarted"
+	}
+	return web.Render(c, http.StatusOK, frontend.BulkStatus(label, results))
+}

@@ -31,6 +31,7 @@ var dashboardRules = map[string]authz.Rule{
 	"GET /settings":                              signedIn,
 	"GET /agents":                                need(authz.AgentsRead),
 	"GET /agents/live":                           need(authz.AgentsRead),
+	"POST /agents/bulk":                          need(authz.AgentsWrite),
 	"GET /agents/:id":                            need(authz.AgentsRead),
 	"POST /agents/:id/restart":                   need(authz.AgentsWrite),
 	"POST /agents/:id/stop":                      need(authz.AgentsWrite),

@@ -91,6 +91,7 @@ func (s *Server) dashboardRoutes(h handlers) {
 	app.DELETE("/authtokens/:id", h.credWeb.Delete, user)
 	app.GET("/agents", h.agentsWeb.Page, user)
 	app.GET("/agents/live", h.agentsWeb.Live, user)
+	app.POST("/agents/bulk", h.agentsWeb.Bulk, user)
 	app.GET("/agents/:id", h.agentsWeb.Detail, user)
 	app.POST("/agents/:id/stop", h.agentsWeb.Stop, user)
 	app.POST("/agents/:id/restart", h.agentsWeb.Restart, user)

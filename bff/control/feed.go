@@ -35,12 +35,18 @@ type Feed struct {
 	mu      sync.Mutex
 	pending map[string]struct{}
 	timer   *time.Timer
+
+	readyOnce sync.Once
+	ready     chan struct{} // closed once the first LISTEN is in place
 }
+
+// Ready is closed once the feed listens for changes from every bff.
+func (f *Feed) Ready() <-chan struct{} { return f.ready }
 
 // NewFeed returns a Feed; call Listen to receive changes from every bff.
 func NewFeed(log *slog.Logger, store *Store, hub *live.Hub, pool *pgxpool.Pool) *Feed {
 	return &Feed{log: log.With("component", "agents_feed"), store: store, hub: hub, pool: pool,
-		coalesce: 25 * time.Millisecond, pending: map[string]struct{}{}}
+		coalesce: 25 * time.Millisecond, pending: map[string]struct{}{}, ready: make(chan struct{})}
 }
 
 // SessionsChanged announces a change of an account's sessions to every bff (it implements
@@ -83,6 +89,7 @@ func (f *Feed) listenOnce(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "listen "+NotifyChannel); err != nil {
 		return err
 	}
+	f.readyOnce.Do(func() { close(f.ready) })
 	f.scheduleAllSubscribed()
 	for {
 		n, err := conn.WaitForNotification(ctx)

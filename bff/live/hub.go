@@ -54,6 +54,10 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 
 func (c *Client) close() { c.once.Do(func() { close(c.done) }) }
 
+// Messages is the client's queue; Serve drains it into the websocket (read it directly only
+// when there is no socket, as in tests).
+func (c *Client) Messages() <-chan []byte { return c.send }
+
 // Subscribe adds a client to topic. The caller drains Messages (see Serve) and calls Unsubscribe.
 func (h *Hub) Subscribe(topic string) *Client {
 	c := &Client{topic: topic, send: make(chan []byte, SendBuffer), done: make(chan struct{})}

@@ -92,13 +92,14 @@ func tail(s string, n int) string {
 
 // account is a fresh account signed up through the dashboard, with an API key.
 type account struct {
-	t   *testing.T
+	t   testing.TB
 	key string
+	jar http.CookieJar // the signed-in dashboard session
 }
 
 var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
-func newAccount(t *testing.T) *account {
+func newAccount(t testing.TB) *account {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
@@ -134,7 +135,7 @@ func newAccount(t *testing.T) *account {
 	if m == nil {
 		t.Fatalf("no API key in %s", b)
 	}
-	return &account{t: t, key: m[1]}
+	return &account{t: t, key: m[1], jar: jar}
 }
 
 // api calls the API and decodes the JSON answer into out (when not nil); it returns the status.
@@ -176,7 +177,7 @@ func (a *account) authtoken(acl ...string) (id, token string) {
 
 // agentProc is a running agent process whose output is watched.
 type agentProc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	mu   sync.Mutex
 	out  strings.Builder
@@ -192,7 +193,7 @@ func edgesFlag() string {
 	return strings.Join(parts, ",")
 }
 
-func startAgent(t *testing.T, token string, args ...string) *agentProc {
+func startAgent(t testing.TB, token string, args ...string) *agentProc {
 	t.Helper()
 	full := append(args, "--authtoken", token, "--edges", edgesFlag(), "--ca", stack.CAFile)
 	if !strings.Contains(strings.Join(args, " "), "--config") {
@@ -274,7 +275,7 @@ func (a *agentProc) waitExit(within time.Duration) int {
 }
 
 // localServer serves a fixed body and returns its port.
-func localServer(t *testing.T, body string) string {
+func localServer(t testing.TB, body string) string {
 	t.Helper()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s xff=%s", body, r.Header.Get("X-Forwarded-For"))

@@ -130,8 +130,9 @@ bench: ## Run the benchmarks, then the tunnel comparison (bench-tunnel)
 
 .PHONY: bench-tunnel frp
 
-bench-tunnel: build frp ## Compare TCP/HTTP through edge+agent, frp and direct (separate processes; TUNNELBENCH_FLAGS)
+bench-tunnel: build frp ## Compare TCP/HTTP through edge+agent, frp and direct, then 10,000 idle sessions on one edge (separate processes; TUNNELBENCH_FLAGS)
 	bin/tunnelbench $(TUNNELBENCH_FLAGS)
+	bin/tunnelbench -sessions 10000
 
 frp: ## Build frps/frpc v0.68.1 into .tools/bin (scratch module in .tools/frp-build, not go.mod)
 	@if [ -x $(TOOLS_BIN)/frps ] && [ -x $(TOOLS_BIN)/frpc ]; then echo "frp: present"; else \

@@ -74,8 +74,12 @@ func main() {
 	fs.BoolVar(&o.frpTLS, "frp-tls", false, "keep frp's default TLS between frpc and frps (edgeway runs plain, so default off)")
 	fs.DurationVar(&o.timeout, "timeout", 6*time.Minute, "overall time limit; children are stopped when it expires")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the child logs directory")
+	sessions := fs.Int("sessions", 0, "idle-session memory mode: open N idle agent sessions to one edge and report its RSS (0: off)")
 	_ = fs.Parse(os.Args[1:])
 	o.total = *totalMiB << 20
+	if *sessions > 0 {
+		os.Exit(runSessions(o, *sessions))
+	}
 	os.Exit(run(o))
 }
 

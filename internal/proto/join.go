@@ -1,15 +1,27 @@
 package proto
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
 	"time"
 )
 
-// CopyBufferSize is the buffer size Join copies with. Large buffers mean
-// large yamux frames and fewer system calls per byte.
+// CopyBufferSize is the buffer size Join starts copying with. Large buffers
+// mean large yamux frames and fewer system calls per byte.
 const CopyBufferSize = 128 << 10
+
+// BulkBufferSize is the buffer size a Copy switches to once a read fills its
+// CopyBufferSize buffer, i.e. once the direction carries bulk data: fewer,
+// larger yamux frames and system calls per byte. Connections that never
+// fill a buffer (requests, interactive sessions) never hold one.
+const BulkBufferSize = 512 << 10
+
+var bulkPool = sync.Pool{New: func() any {
+	b := make([]byte, BulkBufferSize)
+	return &b
+}}
 
 var bufPool = sync.Pool{New: func() any {
 	b := make([]byte, CopyBufferSize)
@@ -24,16 +36,45 @@ func GetBuffer() *[]byte { return bufPool.Get().(*[]byte) }
 func PutBuffer(b *[]byte) { bufPool.Put(b) }
 
 // Copy copies from src to dst through a pooled CopyBufferSize buffer,
-// bypassing ReaderFrom/WriterTo fast paths that would fall back to small
-// buffers for yamux streams.
-func Copy(dst io.Writer, src io.Reader) (int64, error) {
-	b := GetBuffer()
-	defer PutBuffer(b)
-	return io.CopyBuffer(writerOnly{dst}, readerOnly{src}, *b)
+// switching to a pooled BulkBufferSize buffer once a read fills the small
+// one. It bypasses ReaderFrom/WriterTo fast paths that would fall back to
+// small buffers for yamux streams.
+func Copy(dst io.Writer, src io.Reader) (written int64, err error) {
+	bp, pool := GetBuffer(), &bufPool
+	defer func() { pool.Put(bp) }()
+	for {
+		buf := *bp
+		nr, er := src.Read(buf)
+		if nr > 0 {
+			nw, ew := dst.Write(buf[:nr])
+			if nw < 0 || nr < nw {
+				nw = 0
+				if ew == nil {
+					ew = errInvalidWrite
+				}
+			}
+			written += int64(nw)
+			if ew != nil {
+				return written, ew
+			}
+			if nr != nw {
+				return written, io.ErrShortWrite
+			}
+			if nr == len(buf) && pool == &bufPool {
+				bufPool.Put(bp)
+				bp, pool = bulkPool.Get().(*[]byte), &bulkPool
+			}
+		}
+		if er != nil {
+			if er != io.EOF {
+				err = er
+			}
+			return written, err
+		}
+	}
 }
 
-type writerOnly struct{ io.Writer }
-type readerOnly struct{ io.Reader }
+var errInvalidWrite = errors.New("invalid write result")
 
 type closeWriter interface{ CloseWrite() error }
 

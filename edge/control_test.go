@@ -109,11 +109,13 @@ func (b *fakeBFF) serve(c net.Conn) {
 		if err := f.Decode(&snap); err != nil {
 			return
 		}
-		b.events <- "snapshot " + strconv.Itoa(len(snap.Sessions)) + " " + strconv.Itoa(len(snap.Tunnels))
 		ctl := proto.NewControl(stream, nil)
 		b.mu.Lock()
 		b.ctl = ctl
 		b.mu.Unlock()
+		// Announce the snapshot only once pushes go to this stream: a test that waits for it may
+		// push at once (otherwise the push could hit the previous connection's closed stream).
+		b.events <- "snapshot " + strconv.Itoa(len(snap.Sessions)) + " " + strconv.Itoa(len(snap.Tunnels))
 		ctl.Handle(proto.TypeSessionStarted, func(_ context.Context, f proto.Frame) error {
 			var si proto.SessionInfo
 			_ = f.Decode(&si)

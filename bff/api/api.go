@@ -246,3 +246,23 @@ func Map[T, U any](items []T, f func(T) U) []U {
 	}
 	return out
 }
+
+// Get answers GET /<resources>/{id}: load the principal's item named by the path, show it
+// through view.
+func Get[T, J any](c echo.Context, load func(context.Context, web.Principal, string) (T, error), view func(T) J) error {
+	p, _ := web.PrincipalFrom(c)
+	item, err := load(c.Request().Context(), p, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, view(item))
+}
+
+// Delete answers DELETE /<resources>/{id} with 204 once del has removed the principal's item.
+func Delete(c echo.Context, del func(context.Context, web.Principal, string) error) error {
+	p, _ := web.PrincipalFrom(c)
+	if err := del(c.Request().Context(), p, c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

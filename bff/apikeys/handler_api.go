@@ -88,12 +88,7 @@ func (h *APIHandler) List(c echo.Context) error {
 
 // Get handles GET /api_keys/{id}.
 func (h *APIHandler) Get(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	k, err := h.svc.Get(c.Request().Context(), p, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, h.toJSON(k))
+	return api.Get(c, h.svc.Get, h.toJSON)
 }
 
 // Update handles PATCH /api_keys/{id}.
@@ -112,9 +107,5 @@ func (h *APIHandler) Update(c echo.Context) error {
 
 // Delete handles DELETE /api_keys/{id}.
 func (h *APIHandler) Delete(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	if err := h.svc.Delete(c.Request().Context(), p, c.Param("id")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return api.Delete(c, h.svc.Delete)
 }

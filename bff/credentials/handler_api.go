@@ -89,12 +89,7 @@ func (h *APIHandler) List(c echo.Context) error {
 
 // Get handles GET /credentials/{id}.
 func (h *APIHandler) Get(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	cr, err := h.svc.Get(c.Request().Context(), p, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, h.toJSON(cr))
+	return api.Get(c, h.svc.Get, h.toJSON)
 }
 
 // Update handles PATCH /credentials/{id}.
@@ -113,9 +108,5 @@ func (h *APIHandler) Update(c echo.Context) error {
 
 // Delete handles DELETE /credentials/{id}.
 func (h *APIHandler) Delete(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	if err := h.svc.Delete(c.Request().Context(), p, c.Param("id")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return api.Delete(c, h.svc.Delete)
 }

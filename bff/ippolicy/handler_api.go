@@ -160,12 +160,7 @@ func (h *APIHandler) ListPolicies(c echo.Context) error {
 
 // GetPolicy handles GET /ip_policies/{id}.
 func (h *APIHandler) GetPolicy(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	pol, err := h.svc.GetPolicy(c.Request().Context(), p, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, h.policyJSON(pol))
+	return api.Get(c, h.svc.GetPolicy, h.policyJSON)
 }
 
 // UpdatePolicy handles PATCH /ip_policies/{id}.
@@ -184,11 +179,7 @@ func (h *APIHandler) UpdatePolicy(c echo.Context) error {
 
 // DeletePolicy handles DELETE /ip_policies/{id}.
 func (h *APIHandler) DeletePolicy(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	if err := h.svc.DeletePolicy(c.Request().Context(), p, c.Param("id")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return api.Delete(c, h.svc.DeletePolicy)
 }
 
 // CreateRule handles POST /ip_policy_rules.
@@ -225,12 +216,7 @@ func (h *APIHandler) ListRules(c echo.Context) error {
 
 // GetRule handles GET /ip_policy_rules/{id}.
 func (h *APIHandler) GetRule(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	r, err := h.svc.GetRule(c.Request().Context(), p, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, h.ruleJSON(r))
+	return api.Get(c, h.svc.GetRule, h.ruleJSON)
 }
 
 // UpdateRule handles PATCH /ip_policy_rules/{id}: description, metadata and cidr; not the action.
@@ -293,12 +279,7 @@ func (h *APIHandler) ListRestrictions(c echo.Context) error {
 
 // GetRestriction handles GET /ip_restrictions/{id}.
 func (h *APIHandler) GetRestriction(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	r, err := h.svc.GetRestriction(c.Request().Context(), p, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, h.restrictionJSON(r))
+	return api.Get(c, h.svc.GetRestriction, h.restrictionJSON)
 }
 
 // UpdateRestriction handles PATCH /ip_restrictions/{id}: enforced, ip_policy_ids, description,
@@ -318,9 +299,5 @@ func (h *APIHandler) UpdateRestriction(c echo.Context) error {
 
 // DeleteRestriction handles DELETE /ip_restrictions/{id}.
 func (h *APIHandler) DeleteRestriction(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	if err := h.svc.DeleteRestriction(c.Request().Context(), p, c.Param("id")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return api.Delete(c, h.svc.DeleteRestriction)
 }

@@ -128,12 +128,7 @@ func (h *APIHandler) ListDomains(c echo.Context) error {
 
 // GetDomain handles GET /reserved_domains/{id}.
 func (h *APIHandler) GetDomain(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	d, err := h.svc.GetDomain(c.Request().Context(), p, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, h.domainJSON(d))
+	return api.Get(c, h.svc.GetDomain, h.domainJSON)
 }
 
 // UpdateDomain handles PATCH /reserved_domains/{id}.
@@ -152,11 +147,7 @@ func (h *APIHandler) UpdateDomain(c echo.Context) error {
 
 // DeleteDomain handles DELETE /reserved_domains/{id}.
 func (h *APIHandler) DeleteDomain(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	if err := h.svc.DeleteDomain(c.Request().Context(), p, c.Param("id")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return api.Delete(c, h.svc.DeleteDomain)
 }
 
 // CreateAddr handles POST /reserved_addrs.
@@ -192,12 +183,7 @@ func (h *APIHandler) ListAddrs(c echo.Context) error {
 
 // GetAddr handles GET /reserved_addrs/{id}.
 func (h *APIHandler) GetAddr(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	a, err := h.svc.GetAddr(c.Request().Context(), p, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, h.addrJSON(a))
+	return api.Get(c, h.svc.GetAddr, h.addrJSON)
 }
 
 // UpdateAddr handles PATCH /reserved_addrs/{id}.
@@ -216,9 +202,5 @@ func (h *APIHandler) UpdateAddr(c echo.Context) error {
 
 // DeleteAddr handles DELETE /reserved_addrs/{id}.
 func (h *APIHandler) DeleteAddr(c echo.Context) error {
-	p, _ := web.PrincipalFrom(c)
-	if err := h.svc.DeleteAddr(c.Request().Context(), p, c.Param("id")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return api.Delete(c, h.svc.DeleteAddr)
 }

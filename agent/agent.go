@@ -157,9 +157,9 @@ type Session struct {
 	heartbeat time.Duration
 	tunnels   []BoundTunnel
 	byID      map[string]*BoundTunnel
+	started   time.Time
 	latency   atomic.Int64 // nanoseconds, last heartbeat round trip
-	connTotal atomic.Int64 // proxied connections so far
-	connOpen  atomic.Int64 // proxied connections now open
+	conns     connStats    // proxied connections
 
 	endOnce sync.Once
 	endErr  error
@@ -183,18 +183,15 @@ func (s *Session) Latency() time.Duration { return time.Duration(s.latency.Load(
 // Done is closed when the session has ended.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
-// Stats are a session's live counters.
-type Stats struct {
-	// Total counts connections proxied so far (HTTP keep-alive connections
-	// count once); Open counts those open now.
-	Total, Open int64
-	// Latency is the last heartbeat round trip to the edge.
-	Latency time.Duration
-}
+// Started returns when the session was established.
+func (s *Session) Started() time.Time { return s.started }
 
-// Stats returns the session's live counters.
+// Stats returns the session's live counters (see Stats). Reading them
+// also samples the open count for the averages, at most once a second.
 func (s *Session) Stats() Stats {
-	return Stats{Total: s.connTotal.Load(), Open: s.connOpen.Load(), Latency: s.Latency()}
+	st := s.conns.read(time.Now(), s.started)
+	st.Latency = s.Latency()
+	return st
 }
 
 // Connect dials the edge, authenticates, opens the control stream and
@@ -267,6 +264,7 @@ func (s *Session) start(ctx context.Context) error {
 		return fmt.Errorf("authenticate with edge %s: %w", cfg.ServerAddr, err)
 	}
 	s.id, s.region = auth.SessionID, auth.Region
+	s.started = time.Now()
 	s.heartbeat = time.Duration(auth.HeartbeatMillis) * time.Millisecond
 	if s.heartbeat <= 0 {
 		s.heartbeat = 10 * time.Second
@@ -453,9 +451,9 @@ func (s *Session) proxy(_ context.Context, f proto.Frame, stream net.Conn) {
 		_ = stream.Close()
 		return
 	}
-	s.connTotal.Add(1)
-	s.connOpen.Add(1)
-	defer s.connOpen.Add(-1)
+	start := time.Now()
+	s.conns.begin()
+	defer func() { s.conns.end(time.Since(start)) }()
 	proto.Join(stream, local)
 }
 

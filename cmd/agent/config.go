@@ -43,6 +43,13 @@ type Config struct {
 	ConfigPath string
 	// DisableRemoteManagement comes from remote_management: false.
 	DisableRemoteManagement bool
+	// Status is the status view: statusFull, statusPlain or statusAuto.
+	Status string
+	// AuthtokenFrom and RegionFrom say where the authtoken and the region
+	// came from (a flag, a variable or the config file), for the status view.
+	AuthtokenFrom, RegionFrom string
+	// regionReason, when set, says why Region was changed from auto.
+	regionReason string
 
 	problems []error
 }
@@ -114,6 +121,8 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Co
 	fs.BoolVar(&c.Pooling, "pooling", false, "share the endpoint with other agents that also pool (load-balanced)")
 	fs.StringVar(&c.Metadata, "metadata", c.Metadata, "free-form text attached to the session")
 	fs.StringVar(&logLevel, "log-level", env("EDGEWAY_LOG_LEVEL", "", "warn"), "debug, info, warn or error [EDGEWAY_LOG_LEVEL]")
+	fs.StringVar(&c.Status, "status", env("EDGEWAY_STATUS", "", statusAuto),
+		"status view: full (redrawn in place, logs shown in it when stderr is the terminal), plain (log-style lines), or auto: full when stdout is a terminal [EDGEWAY_STATUS]")
 
 	var pos []string
 	for {
@@ -131,6 +140,22 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Co
 		return nil, errors.New("missing command: http or tcp")
 	}
 	c.Command = pos[0]
+	// from names where a setting came from: its flag, its variable or the config file.
+	from := func(flagName, envName, fileValue string) string {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == flagName })
+		switch {
+		case set:
+			return "--" + flagName
+		case getenv(envName) != "":
+			return envName
+		case fileValue != "":
+			return c.ConfigPath
+		}
+		return ""
+	}
+	c.AuthtokenFrom = from("authtoken", "EDGEWAY_AUTHTOKEN", file.Authtoken)
+	c.RegionFrom = from("region", "EDGEWAY_REGION", file.Region)
 	switch c.Command {
 	case proto.ProtoHTTP, proto.ProtoTCP:
 		c.Proto = c.Command
@@ -186,6 +211,11 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Co
 	}
 	if len(c.Tunnels) == 1 && c.Command != "start" {
 		c.Tunnels[0].Domain, c.Tunnels[0].RemoteAddr, c.Tunnels[0].Pooling = c.Domain, c.RemoteAddr, c.Pooling
+	}
+	switch c.Status {
+	case statusAuto, statusFull, statusPlain:
+	default:
+		problem("status %q: want auto, full or plain", c.Status)
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		problem("log level %q: want debug, info, warn or error", logLevel)

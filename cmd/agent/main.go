@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,7 +72,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	fd, isTerm := terminalFD(stdout)
+	full := cfg.Status == statusFull || (cfg.Status == statusAuto && isTerm && getenv("TERM") != "dumb")
+	ui := newStatusUI(stdout, full, fd)
+	ui.setAuthtoken(cfg.Authtoken, cfg.AuthtokenFrom)
+	logOpts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var logOut io.Writer = stderr
+	if _, errIsTerm := terminalFD(stderr); full && errIsTerm {
+		// stderr is the screen the view is drawn on: its last lines show in the view.
+		logOut = ui.logWriter(stderr)
+		logOpts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.String(a.Key, a.Value.Time().Format(time.TimeOnly))
+			}
+			return a
+		}
+	}
+	log := slog.New(slog.NewTextHandler(logOut, logOpts))
 
 	var tlsConfig *tls.Config
 	if !cfg.Plaintext {
@@ -91,8 +108,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	ui := &statusUI{out: stdout, every: statusEvery}
+	ui.start()
 	err = runAgent(ctx, cfg, tlsConfig, log, ui)
+	ui.close()
 	var rc *agent.RemoteCommand
 	switch {
 	case err == nil:
@@ -105,9 +123,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ui.line("Session Status", "restarting on request"+reasonSuffix(rc.Reason))
 		return exitRestart
 	default:
-		fmt.Fprintf(stderr, "agent: %v\n", err)
+		fmt.Fprintf(stderr, "agent: %s\n", describe(err))
 		return 1
 	}
+}
+
+// describe puts a refusal's code and message first ("ERR_SESSION_LIMIT:
+// plan limit reached: ... (authenticate with edge HOST:PORT)"): what to do
+// about it matters more than the step that met it.
+func describe(err error) string {
+	var pe *proto.Error
+	if !errors.As(err, &pe) {
+		return err.Error()
+	}
+	step, ok := strings.CutSuffix(err.Error(), ": "+pe.Error())
+	if !ok || step == "" {
+		return err.Error()
+	}
+	return pe.Error() + " (" + step + ")"
 }
 
 // runAgent runs the agent; in region auto, a name reserved in another
@@ -137,6 +170,7 @@ func runAgent(ctx context.Context, cfg *Config, tlsConfig *tls.Config, log *slog
 		}
 		ui.line("Region", fmt.Sprintf("%s (%s), where the tunnel's name is reserved: %s", code, code.Name(), pe.Msg))
 		cfg.Region = string(code)
+		cfg.regionReason = "where the tunnel's name is reserved"
 	}
 }
 
@@ -151,6 +185,7 @@ func reasonSuffix(r string) string {
 // edge, or with region auto the reachable edge with the lowest latency.
 func chooseEdge(ctx context.Context, cfg *Config, tlsConfig *tls.Config, log *slog.Logger, ui *statusUI) (string, error) {
 	if cfg.ServerAddr != "" {
+		ui.regionChosen("", "fixed edge address "+cfg.ServerAddr, nil)
 		return cfg.ServerAddr, nil
 	}
 	if cfg.Region != region.Auto {
@@ -158,15 +193,26 @@ func chooseEdge(ctx context.Context, cfg *Config, tlsConfig *tls.Config, log *sl
 		if !ok {
 			return "", fmt.Errorf("no edge address known for region %s; set --edges or --server-addr", cfg.Region)
 		}
+		how := cfg.regionReason
+		if how == "" {
+			how = "fixed"
+			if cfg.RegionFrom != "" {
+				how += " by " + cfg.RegionFrom
+			}
+		}
+		ui.regionChosen(region.Code(cfg.Region), how, nil)
 		return addr, nil
 	}
+	ui.regionChosen("", fmt.Sprintf("auto, measuring the latency to %d regions", len(cfg.Edges)), nil)
 	results := agent.Probe(ctx, cfg.Edges, tlsConfig, 3*time.Second, log)
 	best, err := agent.Closest(results)
 	if err != nil {
+		ui.regionChosen("", "auto, no region reachable", results)
 		return "", err
 	}
-	ui.line("Region", fmt.Sprintf("auto: %s (%s), the lowest latency of %d regions (%s)",
-		best.Region, best.Region.Name(), reachable(results), fmtLatency(best.Latency)))
+	ui.regionChosen(best.Region, "auto, the lowest latency", results)
+	ui.line("Region", fmt.Sprintf("auto: %s (%s), the lowest latency of %d regions (%s); measured: %s",
+		best.Region, best.Region.Name(), reachable(results), fmtLatency(best.Latency), fmtProbes(results)))
 	return best.Addr, nil
 }
 

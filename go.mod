@@ -91,3 +91,8 @@ require (
 )
 
 tool github.com/a-h/templ/cmd/templ
+
+// A patched copy of hashicorp/yamux v0.1.2: frames go out with one writev
+// from the sender's buffer and stream data reaches the destination without
+// a second copy (see third_party/yamux/EDGEWAY.md).
+replace github.com/hashicorp/yamux v0.1.2 => ./third_party/yamux

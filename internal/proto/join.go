@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/yamux"
 )
 
 // CopyBufferSize is the buffer size Join starts copying with. Large buffers
@@ -37,9 +39,14 @@ func PutBuffer(b *[]byte) { bufPool.Put(b) }
 
 // Copy copies from src to dst through a pooled CopyBufferSize buffer,
 // switching to a pooled BulkBufferSize buffer once a read fills the small
-// one. It bypasses ReaderFrom/WriterTo fast paths that would fall back to
-// small buffers for yamux streams.
+// one. A yamux stream as src writes its received data to dst itself
+// (Stream.WriteTo, no copy through a buffer); other ReaderFrom/WriterTo
+// fast paths are bypassed because they fall back to small buffers.
 func Copy(dst io.Writer, src io.Reader) (written int64, err error) {
+	if s, ok := src.(*yamux.Stream); ok {
+		// The stream hands its received chunks to dst as they are.
+		return s.WriteTo(dst)
+	}
 	bp, pool := GetBuffer(), &bufPool
 	defer func() { pool.Put(bp) }()
 	for {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"html"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -188,31 +187,6 @@ func hostOnly(hostport string) string {
 	return host
 }
 
-// upstream is a proxy stream whose first Read consumes the agent's
-// acknowledgement, turning an agent-side failure into a *proto.Error.
-type upstream struct {
-	net.Conn
-	acked bool
-}
-
-func (u *upstream) Read(p []byte) (int, error) {
-	if !u.acked {
-		f, err := proto.ReadFrame(u.Conn, 0)
-		if err != nil {
-			return 0, err
-		}
-		switch f.Type {
-		case proto.TypeProxy:
-			u.acked = true
-		case proto.TypeError:
-			return 0, f.Decode(nil)
-		default:
-			return 0, proto.Errorf(proto.CodeBadFrame, "unexpected %s frame on a proxy stream", f.Type)
-		}
-	}
-	return u.Conn.Read(p)
-}
-
 // bufferPool adapts the shared copy buffers to httputil.BufferPool.
 type bufferPool struct{}
 
@@ -221,4 +195,3 @@ var httpBufs = sync.Pool{New: func() any { return make([]byte, 32<<10) }}
 func (bufferPool) Get() []byte  { return httpBufs.Get().([]byte) }
 func (bufferPool) Put(b []byte) { httpBufs.Put(b) } //nolint:staticcheck // fixed-size slices
 
-var _ io.Reader = (*upstream)(nil)

@@ -87,7 +87,7 @@ func httpKey(host string) string { return host }
 // open opens a proxy stream to the tunnel's agent and writes its header.
 // The returned connection reports agent-side failures on its first Read.
 func (t *tunnel) open(ctx context.Context, clientAddr string) (net.Conn, error) {
-	stream, err := t.sess.mux.Open()
+	stream, err := t.sess.mux.OpenStream()
 	if err != nil {
 		if errors.Is(err, yamux.ErrSessionShutdown) {
 			return nil, errTunnelGone
@@ -102,7 +102,7 @@ func (t *tunnel) open(ctx context.Context, clientAddr string) (net.Conn, error) 
 		_ = stream.Close()
 		return nil, err
 	}
-	return &upstream{Conn: stream}, nil
+	return proto.NewAckedStream(stream), nil
 }
 
 func encodeProxyHeader(id, protocol, clientAddr string) []byte {

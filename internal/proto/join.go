@@ -40,12 +40,26 @@ func PutBuffer(b *[]byte) { bufPool.Put(b) }
 // Copy copies from src to dst through a pooled CopyBufferSize buffer,
 // switching to a pooled BulkBufferSize buffer once a read fills the small
 // one. A yamux stream as src writes its received data to dst itself
-// (Stream.WriteTo, no copy through a buffer); other ReaderFrom/WriterTo
-// fast paths are bypassed because they fall back to small buffers.
+// (Stream.WriteTo, no copy through a buffer), and a yamux stream as dst
+// takes a TCP connection's data with splice(2) (Stream.ReadFrom); other
+// ReaderFrom/WriterTo fast paths are bypassed because they fall back to
+// small buffers.
 func Copy(dst io.Writer, src io.Reader) (written int64, err error) {
-	if s, ok := src.(*yamux.Stream); ok {
+	switch s := src.(type) {
+	case *yamux.Stream:
 		// The stream hands its received chunks to dst as they are.
 		return s.WriteTo(dst)
+	case *AckedStream:
+		return s.WriteTo(dst)
+	}
+	if tc, ok := src.(*net.TCPConn); ok {
+		// Socket to socket inside the kernel (splice) on Linux.
+		switch s := dst.(type) {
+		case *yamux.Stream:
+			return s.ReadFrom(tc)
+		case *AckedStream:
+			return s.ReadFrom(tc)
+		}
 	}
 	bp, pool := GetBuffer(), &bufPool
 	defer func() { pool.Put(bp) }()

@@ -2,71 +2,39 @@ package proto
 
 import (
 	"crypto/tls"
-	"encoding/binary"
 	"net"
 	"sync"
 )
 
-// yamux frame header layout (see yamux's spec.md): version, type, flags,
-// stream id, length.
-const (
-	yamuxHeaderSize = 12
-	yamuxTypeData   = 0
-)
-
-// PlainTransport prepares a plain TCP connection for yamux: each data
-// frame, which yamux writes as a header and a body, goes out in one
-// writev system call instead of two.
-func PlainTransport(c net.Conn) net.Conn {
-	return &muxConn{Conn: c}
-}
+// PlainTransport prepares a plain TCP connection for yamux. It returns c
+// itself: the patched yamux (third_party/yamux) writes the frames queued
+// together with one writev straight from the senders' buffers when it is
+// given the *net.TCPConn, so nothing may wrap it.
+func PlainTransport(c net.Conn) net.Conn { return c }
 
 // TLSTransport wraps raw in TLS (newTLS is tls.Client or tls.Server with
-// their configuration) and prepares the result for yamux: the records of
-// one yamux frame are written with one system call instead of one per
-// record. It returns the TLS connection, to handshake, and the connection
-// to give yamux.
+// their configuration) and prepares the result for yamux: the TLS records
+// of one yamux write (the patched yamux coalesces the frames queued
+// together into one) go to raw in one system call instead of one per
+// 16 KiB record. It returns the TLS connection, to handshake, and the
+// connection to give yamux.
 func TLSTransport(raw net.Conn, newTLS func(net.Conn) *tls.Conn) (*tls.Conn, net.Conn) {
 	b := &batchConn{Conn: raw}
 	tc := newTLS(b)
 	return tc, &muxConn{Conn: tc, batch: b}
 }
 
-// muxConn sits between yamux's single send loop and the transport.
+// muxConn is the TLS connection yamux writes to.
 type muxConn struct {
 	net.Conn
-	batch   *batchConn // set for TLS: the raw connection under it
-	hdr     [yamuxHeaderSize]byte
-	pending bool
-	bufs    [2][]byte
+	batch *batchConn // the raw connection under the TLS connection
 }
 
-// Write holds back the header of a data frame with a body and writes it
-// together with the body that yamux writes next. yamux writes from one
-// goroutine only, so no lock is needed.
+// Write encrypts p and sends its records together. yamux writes from one
+// goroutine only.
 func (c *muxConn) Write(p []byte) (int, error) {
-	if !c.pending && len(p) == yamuxHeaderSize && p[1] == yamuxTypeData && binary.BigEndian.Uint32(p[8:12]) > 0 {
-		copy(c.hdr[:], p)
-		c.pending = true
-		return len(p), nil
-	}
-	if !c.pending {
-		return c.Conn.Write(p)
-	}
-	c.pending = false
-	if c.batch == nil {
-		c.bufs[0], c.bufs[1] = c.hdr[:], p
-		bufs := net.Buffers(c.bufs[:])
-		n, err := bufs.WriteTo(c.Conn)
-		c.bufs[0], c.bufs[1] = nil, nil
-		return max(0, int(n)-yamuxHeaderSize), err
-	}
 	c.batch.begin()
-	_, err := c.Conn.Write(c.hdr[:])
-	var n int
-	if err == nil {
-		n, err = c.Conn.Write(p)
-	}
+	n, err := c.Conn.Write(p)
 	if ferr := c.batch.end(); err == nil {
 		err = ferr
 	}

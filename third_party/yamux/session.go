@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -42,6 +43,10 @@ type Session struct {
 
 	// bufRead is a buffered reader
 	bufRead *bufio.Reader
+
+	// raw is the raw connection of a TCP session connection on Linux,
+	// for splicing frame bodies (edgeway patch); nil otherwise.
+	raw syscall.RawConn
 
 	// pings is used to track inflight pings
 	pings    map[uint32]chan struct{}
@@ -87,6 +92,10 @@ type sendReady struct {
 	mu   sync.Mutex // Protects Body from unsafe reads.
 	Body []byte
 	Err  chan error
+
+	// spliceN bytes waiting in the pipe spliceFD are the frame's body
+	// (edgeway patch).
+	spliceFD, spliceN int
 }
 
 // newSession is used to construct a new session
@@ -101,6 +110,7 @@ func newSession(config *Config, conn io.ReadWriteCloser, client bool) *Session {
 		logger:     logger,
 		conn:       conn,
 		bufRead:    bufio.NewReader(conn),
+		raw:        rawConnOf(conn),
 		pings:      make(map[uint32]chan struct{}),
 		streams:    make(map[uint32]*Stream),
 		inflight:   make(map[uint32]struct{}),
@@ -442,6 +452,25 @@ func (s *Session) waitForSendErr(hdr header, body []byte, errCh chan error) erro
 	}
 }
 
+// sendSpliced queues a data frame whose body waits in a pipe and waits
+// until the send loop has written it (edgeway patch). There is no write
+// timeout: the caller may close the pipe only once the send loop is done
+// with it, which is when it answers or exits.
+func (s *Session) sendSpliced(hdr header, pipeFD, n int, errCh chan error) error {
+	ready := &sendReady{Hdr: hdr, Err: errCh, spliceFD: pipeFD, spliceN: n}
+	select {
+	case s.sendCh <- ready:
+	case <-s.shutdownCh:
+		return ErrSessionShutdown
+	}
+	select {
+	case err := <-errCh:
+		return err
+	case <-s.sendDoneCh:
+		return ErrSessionShutdown
+	}
+}
+
 // sendNoWait does a send without waiting. Since there's the expectation that
 // the send happens right here, we enforce the connection write timeout if we
 // can't queue the header to be sent.
@@ -526,9 +555,20 @@ func (s *Session) sendLoop() error {
 				if len(ready.Body) > 0 {
 					bufs = append(bufs, ready.Body)
 				}
+				if ready.spliceN > 0 && err == nil {
+					// Everything before, this header included, goes
+					// out first; then the body moves from the pipe.
+					w := bufs
+					if _, err = w.WriteTo(s.conn); err == nil {
+						err = s.spliceOut(ready.spliceFD, ready.spliceN)
+					}
+					bufs = bufs[:0]
+				}
 			}
-			w := bufs
-			_, err = w.WriteTo(s.conn)
+			if err == nil && len(bufs) > 0 {
+				w := bufs
+				_, err = w.WriteTo(s.conn)
+			}
 			for _, ready := range batch {
 				ready.Body = nil
 				ready.mu.Unlock()

@@ -183,35 +183,17 @@ func (s *Stream) Write(b []byte) (n int, err error) {
 // write is used to write to the stream, may return on
 // a short write.
 func (s *Stream) write(b []byte) (n int, err error) {
-	var flags uint16
-	var max uint32
-	var body []byte
-START:
-	s.stateLock.Lock()
-	switch s.state {
-	case streamLocalClose:
-		fallthrough
-	case streamClosed:
-		s.stateLock.Unlock()
-		return 0, ErrStreamClosed
-	case streamReset:
-		s.stateLock.Unlock()
-		return 0, ErrConnectionReset
-	}
-	s.stateLock.Unlock()
-
-	// If there is no data available, block
-	window := atomic.LoadUint32(&s.sendWindow)
-	if window == 0 {
-		goto WAIT
+	window, err := s.awaitSendWindow()
+	if err != nil {
+		return 0, err
 	}
 
 	// Determine the flags if any
-	flags = s.sendFlags()
+	flags := s.sendFlags()
 
 	// Send up to our send window
-	max = min(window, uint32(len(b)))
-	body = b[:max]
+	max := min(window, uint32(len(b)))
+	body := b[:max]
 
 	// Send the header
 	s.sendHdr.encode(typeData, flags, s.id, max)
@@ -228,8 +210,32 @@ START:
 
 	// Unlock
 	return int(max), err
+}
 
-WAIT:
+// awaitSendWindow waits until the stream may send data and returns its
+// send window, honouring the write deadline (edgeway: factored out of
+// write for ReadFrom).
+func (s *Stream) awaitSendWindow() (uint32, error) {
+START:
+	s.stateLock.Lock()
+	switch s.state {
+	case streamLocalClose:
+		fallthrough
+	case streamClosed:
+		s.stateLock.Unlock()
+		return 0, ErrStreamClosed
+	case streamReset:
+		s.stateLock.Unlock()
+		return 0, ErrConnectionReset
+	}
+	s.stateLock.Unlock()
+
+	// If there is no data available, block
+	window := atomic.LoadUint32(&s.sendWindow)
+	if window != 0 {
+		return window, nil
+	}
+
 	var timeout <-chan time.Time
 	var timer *time.Timer
 	writeDeadline := s.writeDeadline.Load().(time.Time)
@@ -251,6 +257,23 @@ WAIT:
 	}
 	goto START
 }
+
+// ReadFrom sends r's data on the stream until r ends (io.ReaderFrom;
+// edgeway patch). From a *net.TCPConn over a TCP session on Linux the
+// bytes move with splice(2) and never enter this process; other readers
+// are copied through a buffer.
+func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
+	if tc, ok := r.(*net.TCPConn); ok {
+		if n, err, ok := s.spliceFrom(tc); ok {
+			return n, err
+		}
+	}
+	// Hide ReadFrom from io.CopyBuffer, which would call it again.
+	return io.CopyBuffer(struct{ io.Writer }{s}, r, make([]byte, 128<<10))
+}
+
+// atomic32Sub subtracts n from *p.
+func atomic32Sub(p *uint32, n uint32) { atomic.AddUint32(p, ^(n - 1)) }
 
 // sendFlags determines any flags that are appropriate
 // based on the current stream state

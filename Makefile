@@ -43,6 +43,7 @@ lint: ## Check formatting (gofmt, generated *_templ.go excluded) and run go vet
 		-o -name '*.go' ! -name '*_templ.go' -print | xargs -r gofmt -l); \
 	if [ -n "$$files" ]; then echo "lint: gofmt would change these files (run gofmt -w):"; echo "$$files"; exit 1; fi
 	$(GO) vet ./...
+	cd third_party/yamux && $(GO) vet .
 
 deps: deps-apt deps-npm deps-mailpit deps-moto ## Install what the tests need (idempotent): Chromium, PostgreSQL, npm packages, mailpit, moto
 	@echo "deps: all present"
@@ -109,6 +110,8 @@ test-go: ## Run the Go tests with -race on one throw-away PostgreSQL (or EDGEWAY
 		$(GO) build -o bin/devstack ./cmd/devstack; \
 		env -u DATABASE_URL bin/devstack -ephemeral -pg-only -- $(GO) test -race -count=1 ./...; \
 	fi
+	@echo "test-go: the patched yamux (third_party/yamux, its own module)"
+	cd third_party/yamux && $(GO) test -race -short -count=1 .
 
 test-e2e: ## Run the Playwright suite against the real processes (its setup builds and starts bin/devstack)
 	npx playwright test

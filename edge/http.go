@@ -194,4 +194,3 @@ var httpBufs = sync.Pool{New: func() any { return make([]byte, 32<<10) }}
 
 func (bufferPool) Get() []byte  { return httpBufs.Get().([]byte) }
 func (bufferPool) Put(b []byte) { httpBufs.Put(b) } //nolint:staticcheck // fixed-size slices
-

@@ -816,8 +816,12 @@ func (s *Session) closeStream(id uint32) {
 			s.logger.Printf("[ERR] yamux: SYN tracking out of sync")
 		}
 	}
+	stream := s.streams[id]
 	delete(s.streams, id)
 	s.streamLock.Unlock()
+	if stream != nil {
+		stream.releasePipe()
+	}
 }
 
 // establishStream is used to mark a stream that was in the

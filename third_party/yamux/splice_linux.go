@@ -8,7 +8,9 @@ package yamux
 import (
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
+	"unsafe"
 )
 
 const (
@@ -18,7 +20,15 @@ const (
 	fGetPipeSz     = 1032
 	// pipeSize is the pipe capacity asked for: the most one frame moves.
 	pipeSize = 1 << 20
+	siocinq  = 0x541B // SIOCINQ (FIONREAD): bytes in a socket's receive queue
 )
+
+// spliceCounts counts bytes by path, for tests: sent from a pipe, received
+// into a pipe, received through chunks because the pipe was full, and
+// written from a pipe to a destination.
+var spliceCounts struct {
+	out, in, inFull, to atomic.Int64
+}
 
 // rawConnOf returns the raw connection of a TCP session connection, or
 // nil when the session cannot splice.
@@ -124,6 +134,7 @@ func (s *Stream) spliceFrom(src *net.TCPConn) (total int64, err error, ok bool) 
 // spliceOut moves n bytes from the pipe fd to the session connection. It
 // runs on the send loop, after the frame's header was written.
 func (s *Session) spliceOut(pipeFD, n int) error {
+	total := n
 	var serr error
 	err := s.raw.Write(func(fd uintptr) bool {
 		for n > 0 {
@@ -152,5 +163,217 @@ func (s *Session) spliceOut(pipeFD, n int) error {
 	if serr != nil {
 		return &net.OpError{Op: "splice", Net: "tcp", Err: serr}
 	}
+	spliceCounts.out.Add(int64(total))
 	return nil
+}
+
+// ---- receiving: session connection -> pipe -> destination socket
+
+// startPipe registers WriteTo as a user of the stream's receive pipe,
+// creating one when create is set and the session can splice. It reports
+// whether WriteTo uses the pipe (and must call stopPipe).
+func (s *Stream) startPipe(create bool) bool {
+	s.recvLock.Lock()
+	defer s.recvLock.Unlock()
+	if s.rxPipe == nil {
+		if !create || s.rxDead || s.session.raw == nil {
+			return false
+		}
+		p, err := newSplicePipe()
+		if err != nil {
+			return false
+		}
+		s.rxPipe = p
+	}
+	s.rxUsers++
+	return true
+}
+
+// pipeCopy copies n queued pipe bytes to w through a buffer (a WriteTo
+// into something other than a TCP connection after an earlier one left
+// bytes in the pipe).
+func (s *Stream) pipeCopy(w io.Writer, n int) (int, error) {
+	buf := make([]byte, 64<<10)
+	done := 0
+	for done < n {
+		want := n - done
+		if want > len(buf) {
+			want = len(buf)
+		}
+		m, err := syscall.Read(s.rxPipe.r, buf[:want])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || m <= 0 {
+			return done, io.ErrUnexpectedEOF
+		}
+		k, werr := w.Write(buf[:m])
+		done += k
+		if werr != nil {
+			return done, werr
+		}
+	}
+	return done, nil
+}
+
+// stopPipe ends WriteTo's use of the pipe; dead marks it for closing once
+// nobody uses it (WriteTo took everything: it is empty).
+func (s *Stream) stopPipe(dead bool) {
+	s.recvLock.Lock()
+	defer s.recvLock.Unlock()
+	if s.rxPipe == nil {
+		return
+	}
+	s.rxUsers--
+	if dead {
+		s.rxDead = true
+	}
+	if s.rxDead && s.rxUsers == 0 {
+		s.closePipeLocked()
+	}
+}
+
+// releasePipe closes the pipe once nobody uses it (the stream is done).
+func (s *Stream) releasePipe() {
+	s.recvLock.Lock()
+	defer s.recvLock.Unlock()
+	s.rxDead = true
+	if s.rxPipe != nil && s.rxUsers == 0 {
+		s.closePipeLocked()
+	}
+}
+
+// closePipeLocked closes the pipe; bytes still in it are dropped from the
+// queue. recvLock must be held and nobody may be using the pipe.
+func (s *Stream) closePipeLocked() {
+	if s.rxPipe == nil {
+		return
+	}
+	s.rxPipe.close()
+	s.rxPipe = nil
+	kept := s.recvQ[:0]
+	for _, c := range s.recvQ {
+		if c.buf == nil {
+			s.recvLen -= uint32(c.end - c.off)
+			continue
+		}
+		kept = append(kept, c)
+	}
+	clear(s.recvQ[len(kept):])
+	s.recvQ = kept
+}
+
+// readPipeLocked reads queued pipe bytes into b (Read after WriteTo
+// returned early). recvLock must be held.
+func (s *Stream) readPipeLocked(b []byte) int {
+	if s.rxPipe == nil || len(b) == 0 {
+		return 0
+	}
+	for {
+		n, err := syscall.Read(s.rxPipe.r, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if n < 0 {
+			return 0
+		}
+		return n
+	}
+}
+
+// spliceIn moves up to n bytes of the frame body being received into the
+// pipe: first what the header reader buffered, then straight from the
+// socket. It stops early, without error, when the pipe is full.
+func (s *Session) spliceIn(p *splicePipe, n int) (moved int, err error) {
+	if b := s.bufRead.Buffered(); b > 0 {
+		if b > n {
+			b = n
+		}
+		peek, _ := s.bufRead.Peek(b)
+		w, _ := syscall.Write(p.w, peek)
+		if w > 0 {
+			_, _ = s.bufRead.Discard(w)
+			moved = w
+		}
+		if moved < len(peek) || moved == n {
+			return moved, nil
+		}
+	}
+	var serr error
+	rerr := s.raw.Read(func(fd uintptr) bool {
+		for moved < n {
+			m, e := syscall.Splice(int(fd), nil, p.w, nil, n-moved, spliceMove|spliceNonblock)
+			if m > 0 {
+				moved += int(m)
+				continue
+			}
+			switch e {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				if socketInq(fd) > 0 {
+					spliceCounts.inFull.Add(int64(n - moved))
+					return true // the pipe is full
+				}
+				return false // wait for the rest of the frame
+			case nil:
+				serr = io.ErrUnexpectedEOF
+			default:
+				serr = &net.OpError{Op: "splice", Net: "tcp", Err: e}
+			}
+			return true
+		}
+		return true
+	})
+	spliceCounts.in.Add(int64(moved))
+	if rerr != nil {
+		return moved, rerr
+	}
+	return moved, serr
+}
+
+// socketInq returns how many bytes wait in a socket's receive queue.
+func socketInq(fd uintptr) int {
+	var n int32
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, siocinq, uintptr(unsafe.Pointer(&n))); errno != 0 {
+		return 0
+	}
+	return int(n)
+}
+
+// spliceTo moves n queued pipe bytes to dst.
+func (s *Stream) spliceTo(dst *net.TCPConn, n int) (int, error) {
+	rc, err := dst.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	pipeFD := s.rxPipe.r
+	done := 0
+	var serr error
+	werr := rc.Write(func(fd uintptr) bool {
+		for done < n {
+			m, e := syscall.Splice(pipeFD, nil, int(fd), nil, n-done, spliceMove|spliceNonblock)
+			if m > 0 {
+				done += int(m)
+				continue
+			}
+			switch e {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false // wait until dst is writable
+			case nil:
+				serr = io.ErrUnexpectedEOF
+			default:
+				serr = &net.OpError{Op: "splice", Net: "tcp", Err: e}
+			}
+			return true
+		}
+		return true
+	})
+	spliceCounts.to.Add(int64(done))
+	if werr != nil {
+		return done, werr
+	}
+	return done, serr
 }

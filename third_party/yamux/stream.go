@@ -45,6 +45,15 @@ type Stream struct {
 	recvPending uint32
 	recvLock    sync.Mutex
 
+	// rxPipe, set while WriteTo splices into a TCP connection, receives
+	// frame bodies straight from the session connection (edgeway patch;
+	// Linux). recvQ entries without a buffer are bytes waiting in it.
+	// rxUsers counts WriteTo and the receive loop while they use it;
+	// rxDead: close it once nobody does.
+	rxPipe  *splicePipe
+	rxDead  bool
+	rxUsers int
+
 	controlHdr     header
 	controlErr     chan error
 	controlHdrLock sync.Mutex
@@ -427,6 +436,7 @@ func (s *Stream) forceClose() {
 	s.stateLock.Lock()
 	s.state = streamClosed
 	s.stateLock.Unlock()
+	s.releasePipe()
 	s.notifyWaiting()
 }
 
@@ -434,9 +444,10 @@ func (s *Stream) forceClose() {
 // based on set flags, if any. Lock must be held
 func (s *Stream) processFlags(flags uint16) error {
 	s.stateLock.Lock()
-	defer s.stateLock.Unlock()
 
-	// Close the stream without holding the state lock
+	// Close the stream without holding the state lock (edgeway: upstream
+	// held it; closeStream now releases the receive pipe, which takes
+	// recvLock, and Read takes recvLock before stateLock).
 	closeStream := false
 	defer func() {
 		if closeStream {
@@ -444,9 +455,11 @@ func (s *Stream) processFlags(flags uint16) error {
 				// Stop our close timeout timer since we gracefully closed
 				s.closeTimer.Stop()
 			}
-
+			s.stateLock.Unlock()
 			s.session.closeStream(s.id)
+			return
 		}
+		s.stateLock.Unlock()
 	}()
 
 	if flags&flagACK == flagACK {
@@ -524,9 +537,42 @@ func (s *Stream) readData(hdr header, flags uint16, conn io.Reader) error {
 	}
 	s.recvWindow -= length
 	s.recvPending += length
+	pipe := s.rxPipe
+	if pipe != nil && !s.rxDead {
+		s.rxUsers++
+	} else {
+		pipe = nil
+	}
 	s.recvLock.Unlock()
 
-	for left := int(length); left > 0; {
+	left := int(length)
+	if pipe != nil {
+		// Move what fits into the pipe; the rest (the pipe filled up)
+		// follows through chunks, in order.
+		moved, err := s.session.spliceIn(pipe, left)
+		left -= moved
+		s.recvLock.Lock()
+		s.rxUsers--
+		if moved > 0 {
+			s.recvQ = append(s.recvQ, recvChunk{end: moved})
+			s.recvLen += uint32(moved)
+			s.recvPending -= uint32(moved)
+		}
+		if err != nil {
+			s.recvPending -= uint32(left)
+		}
+		if s.rxDead && s.rxUsers == 0 {
+			s.closePipeLocked()
+		}
+		s.recvLock.Unlock()
+		asyncNotify(s.recvNotifyCh)
+		if err != nil {
+			s.session.logger.Printf("[ERR] yamux: Failed to read stream data: %v", err)
+			return err
+		}
+	}
+
+	for left > 0 {
 		buf := getChunk(left)
 		n := len(*buf)
 		if left < n {
@@ -564,14 +610,28 @@ func (s *Stream) readQueued(b []byte) (n int) {
 	i := 0
 	for ; i < len(s.recvQ) && n < len(b); i++ {
 		c := &s.recvQ[i]
-		m := copy(b[n:], (*c.buf)[c.off:c.end])
+		var m int
+		if c.buf == nil {
+			end := n + c.end - c.off
+			if end > len(b) {
+				end = len(b)
+			}
+			m = s.readPipeLocked(b[n:end])
+			if m == 0 {
+				break
+			}
+		} else {
+			m = copy(b[n:], (*c.buf)[c.off:c.end])
+		}
 		n += m
 		c.off += m
 		if c.off < c.end {
 			break
 		}
-		putChunk(c.buf)
-		c.buf = nil
+		if c.buf != nil {
+			putChunk(c.buf)
+			c.buf = nil
+		}
 	}
 	s.dropChunks(i)
 	s.recvLen -= uint32(n)
@@ -599,9 +659,15 @@ func (s *Stream) WriteTo(w io.Writer) (written int64, err error) {
 		chunks []recvChunk
 		bufs   net.Buffers
 	)
+	dst, _ := w.(*net.TCPConn)
+	piped := s.startPipe(dst != nil)
 	for {
 		chunks, err = s.takeQueued(chunks[:0])
 		if err != nil {
+			if piped {
+				// At EOF everything was taken: the pipe is empty.
+				s.stopPipe(err == io.EOF)
+			}
 			if err == io.EOF {
 				err = nil
 			}
@@ -609,20 +675,51 @@ func (s *Stream) WriteTo(w io.Writer) (written int64, err error) {
 		}
 		bufs = bufs[:0]
 		var size uint32
+		var werr error
 		for _, c := range chunks {
-			bufs = append(bufs, (*c.buf)[c.off:c.end])
 			size += uint32(c.end - c.off)
+			if c.buf != nil {
+				bufs = append(bufs, (*c.buf)[c.off:c.end])
+				continue
+			}
+			// Bytes in the pipe: what precedes them goes first.
+			if len(bufs) > 0 {
+				var n int64
+				n, werr = bufs.WriteTo(w)
+				written += n
+				bufs = bufs[:0]
+			}
+			if werr == nil {
+				var n int
+				if dst != nil {
+					n, werr = s.spliceTo(dst, c.end-c.off)
+				} else {
+					n, werr = s.pipeCopy(w, c.end-c.off)
+				}
+				written += int64(n)
+			}
+			if werr != nil {
+				break
+			}
 		}
-		n, werr := bufs.WriteTo(w)
-		written += n
+		if werr == nil && len(bufs) > 0 {
+			var n int64
+			n, werr = bufs.WriteTo(w)
+			written += n
+		}
 		for i := range chunks {
-			putChunk(chunks[i].buf)
+			if chunks[i].buf != nil {
+				putChunk(chunks[i].buf)
+			}
 			chunks[i] = recvChunk{}
 		}
 		s.recvLock.Lock()
 		s.recvPending -= size
 		s.recvLock.Unlock()
 		if werr != nil {
+			if piped {
+				s.stopPipe(true) // skipped pipe bytes are lost anyway
+			}
 			return written, werr
 		}
 		if err := s.sendWindowUpdate(); err != nil && err != ErrSessionShutdown {

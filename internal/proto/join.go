@@ -41,9 +41,9 @@ func PutBuffer(b *[]byte) { bufPool.Put(b) }
 // switching to a pooled BulkBufferSize buffer once a read fills the small
 // one. A yamux stream as src writes its received data to dst itself
 // (Stream.WriteTo, no copy through a buffer), and a yamux stream as dst
-// takes a TCP connection's data with splice(2) (Stream.ReadFrom); other
-// ReaderFrom/WriterTo fast paths are bypassed because they fall back to
-// small buffers.
+// takes a TCP connection's bulk data with splice(2) (Stream.ReadFrom);
+// other ReaderFrom/WriterTo fast paths are bypassed because they fall back
+// to small buffers.
 func Copy(dst io.Writer, src io.Reader) (written int64, err error) {
 	switch s := src.(type) {
 	case *yamux.Stream:
@@ -52,13 +52,20 @@ func Copy(dst io.Writer, src io.Reader) (written int64, err error) {
 	case *AckedStream:
 		return s.WriteTo(dst)
 	}
+	// A TCP connection into a stream goes socket to socket inside the
+	// kernel (splice, Linux) once it proves to carry bulk data: a pipe
+	// costs two descriptors, so requests and interactive sessions that
+	// never fill a buffer keep the buffered copy.
+	var bulk io.ReaderFrom
 	if tc, ok := src.(*net.TCPConn); ok {
-		// Socket to socket inside the kernel (splice) on Linux.
 		switch s := dst.(type) {
 		case *yamux.Stream:
-			return s.ReadFrom(tc)
+			bulk = s
 		case *AckedStream:
-			return s.ReadFrom(tc)
+			bulk = s.Stream
+		}
+		if bulk != nil {
+			src = tc
 		}
 	}
 	bp, pool := GetBuffer(), &bufPool
@@ -82,6 +89,10 @@ func Copy(dst io.Writer, src io.Reader) (written int64, err error) {
 				return written, io.ErrShortWrite
 			}
 			if nr == len(buf) && pool == &bufPool {
+				if bulk != nil {
+					n, err := bulk.ReadFrom(src)
+					return written + n, err
+				}
 				bufPool.Put(bp)
 				bp, pool = bulkPool.Get().(*[]byte), &bulkPool
 			}

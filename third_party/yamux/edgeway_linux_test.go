@@ -46,6 +46,7 @@ func TestSpliceSocketToSocket(t *testing.T) {
 	client, server := testClientServerConfig(t, clientConn, serverConn, bulkConf(), bulkConf())
 	const streams, size = 4, 8 << 20
 	out0, in0, full0, to0 := spliceCounts.out.Load(), spliceCounts.in.Load(), spliceCounts.inFull.Load(), spliceCounts.to.Load()
+	pipes0 := spliceCounts.pipes.Load()
 	errs := make(chan error, 8*streams)
 	var wg sync.WaitGroup
 	for i := 0; i < streams; i++ {
@@ -122,10 +123,52 @@ func TestSpliceSocketToSocket(t *testing.T) {
 	}
 	out, in, full, to := spliceCounts.out.Load()-out0, spliceCounts.in.Load()-in0, spliceCounts.inFull.Load()-full0, spliceCounts.to.Load()-to0
 	t.Logf("spliced: sent %d, received %d (+%d through chunks, the pipe full), written out %d", out, in, full, to)
+	if p := spliceCounts.pipes.Load() - pipes0; p != 2*streams {
+		t.Errorf("%d pipes made, want %d (one per stream and side)", p, 2*streams)
+	}
 	if out != streams*size {
 		t.Errorf("%d bytes were sent from pipes, want all %d", out, streams*size)
 	}
 	if in == 0 || to != in {
 		t.Errorf("received into pipes %d, written out of them %d: want the same, > 0", in, to)
+	}
+}
+
+// TestNoPipeForSmallStreams: a stream that carries less than spliceAfter
+// into a TCP connection never gets a pipe (two descriptors per
+// connection would be wasted on requests and interactive sessions).
+func TestNoPipeForSmallStreams(t *testing.T) {
+	clientConn, serverConn := testConnTCP(t)
+	client, server := testClientServerConfig(t, clientConn, serverConn, bulkConf(), bulkConf())
+	s, err := client.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := pattern(7, 100<<10)
+	go func() {
+		_, _ = s.Write(msg)
+		_ = s.Close()
+	}()
+	rs, err := server.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dstIn, dstOut := tcpPair(t)
+	pipes0 := spliceCounts.pipes.Load()
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(dstOut)
+		got <- b
+	}()
+	n, err := rs.WriteTo(dstIn)
+	_ = dstIn.CloseWrite()
+	if err != nil || n != int64(len(msg)) {
+		t.Fatalf("WriteTo = %d, %v; want %d", n, err, len(msg))
+	}
+	if b := <-got; !bytes.Equal(b, msg) {
+		t.Fatalf("destination got %d bytes, not what was sent", len(b))
+	}
+	if n := spliceCounts.pipes.Load() - pipes0; n != 0 {
+		t.Fatalf("a 100 KiB stream made %d pipes, want none", n)
 	}
 }

@@ -25,9 +25,10 @@ const (
 
 // spliceCounts counts bytes by path, for tests: sent from a pipe, received
 // into a pipe, received through chunks because the pipe was full, and
-// written from a pipe to a destination.
+// written from a pipe to a destination; and the pipes created.
 var spliceCounts struct {
 	out, in, inFull, to atomic.Int64
+	pipes               atomic.Int64 // pipes created
 }
 
 // rawConnOf returns the raw connection of a TCP session connection, or
@@ -55,6 +56,7 @@ func newSplicePipe() (*splicePipe, error) {
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil, err
 	}
+	spliceCounts.pipes.Add(1)
 	p := &splicePipe{r: fds[0], w: fds[1], size: 64 << 10}
 	// A bigger pipe means bigger frames; the default (64 KiB) still works.
 	_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, uintptr(p.w), fSetPipeSz, pipeSize)

@@ -660,7 +660,9 @@ func (s *Stream) WriteTo(w io.Writer) (written int64, err error) {
 		bufs   net.Buffers
 	)
 	dst, _ := w.(*net.TCPConn)
-	piped := s.startPipe(dst != nil)
+	// A pipe costs two descriptors: a stream gets one once it has carried
+	// spliceAfter bytes (bulk data), or when an earlier WriteTo left one.
+	piped := s.startPipe(false)
 	for {
 		chunks, err = s.takeQueued(chunks[:0])
 		if err != nil {
@@ -726,8 +728,15 @@ func (s *Stream) WriteTo(w io.Writer) (written int64, err error) {
 			return written, err
 		}
 		asyncNotify(s.recvNotifyCh)
+		if !piped && dst != nil && written >= spliceAfter {
+			piped = s.startPipe(true)
+		}
 	}
 }
+
+// spliceAfter is how many bytes WriteTo writes into a TCP connection
+// before the stream gets a receive pipe.
+const spliceAfter = 256 << 10
 
 // takeQueued waits until data is queued and moves all of it to dst,
 // counting it as pending until the caller has written it. It returns

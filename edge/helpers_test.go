@@ -20,6 +20,7 @@ import (
 	"github.com/edgeway/edgeway/edge"
 	"github.com/edgeway/edgeway/internal/devca"
 	"github.com/edgeway/edgeway/internal/proto"
+	"github.com/hashicorp/yamux"
 )
 
 const testToken = "tok_test_123"
@@ -204,19 +205,19 @@ func tcpLocal(addr string) agent.Tunnel {
 // running once its other cleanups ran. Call it first in the test.
 func checkNoLeaks(t *testing.T) {
 	t.Helper()
-	before, fdsBefore := runtime.NumGoroutine(), openFDs()
+	before, fdsBefore, pipesBefore := runtime.NumGoroutine(), openFDs(), yamux.OpenPipes()
 	t.Cleanup(func() {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			n, fds := runtime.NumGoroutine(), openFDs()
-			if n <= before && fds <= fdsBefore {
+			n, fds, pipes := runtime.NumGoroutine(), openFDs(), yamux.OpenPipes()
+			if n <= before && fds <= fdsBefore && pipes <= pipesBefore {
 				return
 			}
 			if time.Now().After(deadline) {
 				buf := make([]byte, 1<<20)
 				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("leak: goroutines %d before, %d after; file descriptors %d before, %d after %v\n%s",
-					before, n, fdsBefore, fds, fdTargets(), buf)
+				t.Errorf("leak: goroutines %d before, %d after; file descriptors %d before, %d after %v; yamux splice pipes %d before, %d after\n%s",
+					before, n, fdsBefore, fds, fdTargets(), pipesBefore, pipes, buf)
 				return
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -244,7 +245,8 @@ func openFDs() int {
 	n := 0
 	for _, e := range entries {
 		// The runtime pools pipes for splice(2) in io.Copy between TCP
-		// connections and frees them lazily: not ours to count.
+		// connections and frees them lazily: not ours to count (yamux's
+		// own splice pipes are counted by yamux.OpenPipes).
 		if target, _ := os.Readlink("/proc/self/fd/" + e.Name()); !strings.HasPrefix(target, "pipe:") {
 			n++
 		}

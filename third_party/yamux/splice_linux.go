@@ -31,6 +31,13 @@ var spliceCounts struct {
 	pipes               atomic.Int64 // pipes created
 }
 
+// openPipes counts the pipes open now (OpenPipes).
+var openPipes atomic.Int64
+
+// OpenPipes returns how many splice pipes are open in the process (edgeway
+// patch), for leak checks in tests.
+func OpenPipes() int64 { return openPipes.Load() }
+
 // rawConnOf returns the raw connection of a TCP session connection, or
 // nil when the session cannot splice.
 func rawConnOf(conn io.ReadWriteCloser) syscall.RawConn {
@@ -57,6 +64,7 @@ func newSplicePipe() (*splicePipe, error) {
 		return nil, err
 	}
 	spliceCounts.pipes.Add(1)
+	openPipes.Add(1)
 	p := &splicePipe{r: fds[0], w: fds[1], size: 64 << 10}
 	// A bigger pipe means bigger frames; the default (64 KiB) still works.
 	_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, uintptr(p.w), fSetPipeSz, pipeSize)
@@ -69,6 +77,7 @@ func newSplicePipe() (*splicePipe, error) {
 func (p *splicePipe) close() {
 	_ = syscall.Close(p.r)
 	_ = syscall.Close(p.w)
+	openPipes.Add(-1)
 }
 
 // spliceFrom sends src's data on the stream until src ends, through a

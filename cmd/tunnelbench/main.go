@@ -447,6 +447,25 @@ type latResult struct {
 	p50, p99      time.Duration
 	n, errs, drop int
 	firstErr      error
+	samples       []time.Duration // every successful request's latency
+}
+
+// add pools another run's samples and counts into r and recomputes the
+// percentiles over all of them.
+func (r *latResult) add(o latResult) {
+	r.samples = append(r.samples, o.samples...)
+	r.n += o.n
+	r.errs += o.errs
+	r.drop += o.drop
+	if r.firstErr == nil {
+		r.firstErr = o.firstErr
+	}
+	got := append([]time.Duration(nil), r.samples...)
+	sort.Slice(got, func(a, b int) bool { return got[a] < got[b] })
+	if len(got) > 0 {
+		r.p50 = got[pct(len(got), 50)]
+		r.p99 = got[pct(len(got), 99)]
+	}
 }
 
 // fixedRate issues GETs open-loop at rate req/s for dur (one goroutine per
@@ -495,7 +514,7 @@ func fixedRate(c *http.Client, url, host string, rate int, dur time.Duration) la
 			got = append(got, l)
 		}
 	}
-	r := latResult{n: len(got), errs: int(errs.Load()), drop: drop, firstErr: firstErr}
+	r := latResult{n: len(got), errs: int(errs.Load()), drop: drop, firstErr: firstErr, samples: got}
 	if len(got) > 0 {
 		sort.Slice(got, func(a, b int) bool { return got[a] < got[b] })
 		r.p50 = got[pct(len(got), 50)]
@@ -548,15 +567,41 @@ func measure(name string, t target, o options) measurement {
 	m.sat = saturate(c, t.httpURL, t.httpHost, o.conc, o.satDur, 20_000_000)
 	logf("%s:   %.0f req/s (%d ok, %d errors, first error: %v)", name, m.sat.rps, m.sat.ok, m.sat.errs, m.sat.firstErr)
 	tr.CloseIdleConnections()
-
-	tr2 := newTransport(1000)
-	c2 := &http.Client{Transport: tr2, Timeout: 5 * time.Second}
-	_ = fixedRate(c2, t.httpURL, t.httpHost, o.rate, 500*time.Millisecond) // warm-up
-	logf("%s: HTTP at %d req/s for %s", name, o.rate, o.latDur)
-	m.lat = fixedRate(c2, t.httpURL, t.httpHost, o.rate, o.latDur)
-	logf("%s:   p50 %s p99 %s (%d ok, %d errors, %d dropped, first error: %v)", name, us(m.lat.p50), us(m.lat.p99), m.lat.n, m.lat.errs, m.lat.drop, m.lat.firstErr)
-	tr2.CloseIdleConnections()
 	return m
+}
+
+// latRounds is how many interleaved rounds the fixed-rate latency runs in.
+const latRounds = 5
+
+// measureLatency runs the fixed-rate latency test of every path in
+// latRounds interleaved rounds (direct, edgeway, frp, then the next round
+// starting one path later) and pools each path's samples, so slow drifts
+// in the machine's load fall on every path alike instead of on whichever
+// ran at a bad moment.
+func measureLatency(names []string, targets map[string]target, results map[string]measurement, o options) {
+	clients := map[string]*http.Client{}
+	for _, name := range names {
+		t := targets[name]
+		tr := newTransport(1000)
+		defer tr.CloseIdleConnections()
+		clients[name] = &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		_ = fixedRate(clients[name], t.httpURL, t.httpHost, o.rate, 500*time.Millisecond) // warm-up
+	}
+	slice := o.latDur / latRounds
+	logf("HTTP at %d req/s: %s per path in %d interleaved rounds of %s", o.rate, o.latDur, latRounds, slice)
+	for r := 0; r < latRounds; r++ {
+		for i := range names {
+			name := names[(r+i)%len(names)]
+			t := targets[name]
+			m := results[name]
+			m.lat.add(fixedRate(clients[name], t.httpURL, t.httpHost, o.rate, slice))
+			results[name] = m
+		}
+	}
+	for _, name := range names {
+		l := results[name].lat
+		logf("%s:   p50 %s p99 %s (%d ok, %d errors, %d dropped, first error: %v)", name, us(l.p50), us(l.p99), l.n, l.errs, l.drop, l.firstErr)
+	}
 }
 
 var agentForward = regexp.MustCompile(`Forwarding\s+(\S+)`)
@@ -796,19 +841,24 @@ func run(o options) int {
 	logf("sink process: tcp %s, http %s; logs in %s", sinkTCP, sinkHTTP, logDir)
 
 	results := map[string]measurement{}
-	results["direct"] = measure("direct", target{tcpAddr: sinkTCP, httpURL: "http://" + sinkHTTP + "/", httpHost: "sink.localhost"}, o)
+	targets := map[string]target{"direct": {tcpAddr: sinkTCP, httpURL: "http://" + sinkHTTP + "/", httpHost: "sink.localhost"}}
+	ran := []string{"direct"}
+	results["direct"] = measure("direct", targets["direct"], o)
 
+	// Every stack keeps running (idle) until the interleaved latency test
+	// at the end.
+	var stacks [][]*proc
 	code := 0
 	t, ps, err := startEdgeway(logDir, sinkTCP, sinkHTTP, o)
+	stacks = append(stacks, ps)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "edgeway: %v\n", err)
 		results["edgeway"] = measurement{skipWhy: "failed to start"}
 		code = 1
 	} else {
 		results["edgeway"] = measure("edgeway", t, o)
-	}
-	for i := len(ps) - 1; i >= 0; i-- {
-		ps[i].stop()
+		targets["edgeway"] = t
+		ran = append(ran, "edgeway")
 	}
 
 	frpName := "frp"
@@ -823,15 +873,21 @@ func run(o options) int {
 		results["frp"] = measurement{skipWhy: "not built (make frp)"}
 	} else {
 		t, ps, err := startFRP(logDir, sinkTCP, sinkHTTP, o)
+		stacks = append(stacks, ps)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "frp: %v\n", err)
 			results["frp"] = measurement{skipWhy: "failed to start"}
 			code = 1
 		} else {
 			results["frp"] = measure("frp", t, o)
+			targets["frp"] = t
+			ran = append(ran, "frp")
 		}
-		for i := len(ps) - 1; i >= 0; i-- {
-			ps[i].stop()
+	}
+	measureLatency(ran, targets, results, o)
+	for j := len(stacks) - 1; j >= 0; j-- {
+		for i := len(stacks[j]) - 1; i >= 0; i-- {
+			stacks[j][i].stop()
 		}
 	}
 	sink.stop()
@@ -877,8 +933,8 @@ func printTable(w io.Writer, r map[string]measurement, o options, frpName string
 		fmt.Fprint(w, ", TLS off to match")
 	}
 	fmt.Fprintf(w, ")\nload average at start %s, at end %s (%d CPUs)\n", loadStart, loadavg(), runtime.NumCPU())
-	fmt.Fprintf(w, "TCP: %d MiB over %d streams; HTTP saturation: %d concurrent for %s; latency: %d req/s for %s\n\n",
-		o.total>>20, o.streams, o.conc, o.satDur, o.rate, o.latDur)
+	fmt.Fprintf(w, "TCP: %d MiB over %d streams; HTTP saturation: %d concurrent for %s; latency: %d req/s for %s per path, in %d interleaved rounds\n\n",
+		o.total>>20, o.streams, o.conc, o.satDur, o.rate, o.latDur, latRounds)
 	fmt.Fprintf(w, "%-32s %10s %10s %10s %10s %10s\n", "metric", "direct", "edgeway", "frp", "ew/frp", "ew/direct")
 	row := func(name, dv, ev, fv, r1, r2 string) {
 		fmt.Fprintf(w, "%-32s %10s %10s %10s %10s %10s\n", name, dv, ev, fv, r1, r2)

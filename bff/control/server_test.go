@@ -37,7 +37,16 @@ type fakeEdge struct {
 	mux      *yamux.Session
 	ctl      *proto.Control
 	commands chan proto.SessionCommand
-	answer   func(proto.SessionCommand) (*proto.CommandResult, error)
+
+	mu     sync.Mutex // guards answer: the edge's handler reads it, the test swaps it
+	answer func(proto.SessionCommand) (*proto.CommandResult, error)
+}
+
+// setAnswer changes how the fake edge answers the next commands.
+func (fe *fakeEdge) setAnswer(f func(proto.SessionCommand) (*proto.CommandResult, error)) {
+	fe.mu.Lock()
+	fe.answer = f
+	fe.mu.Unlock()
 }
 
 func dialEdge(t *testing.T, addr, token, edgeID string) (*fakeEdge, error) {
@@ -61,8 +70,11 @@ func dialEdge(t *testing.T, addr, token, edgeID string) (*fakeEdge, error) {
 		answer: func(proto.SessionCommand) (*proto.CommandResult, error) { return &proto.CommandResult{}, nil }}
 	r := &proto.Router{}
 	proto.On(r, proto.TypeSessionCommand, func(ctx context.Context, c *proto.SessionCommand) (*proto.CommandResult, error) {
+		fe.mu.Lock()
+		answer := fe.answer
+		fe.mu.Unlock()
 		fe.commands <- *c
-		return fe.answer(*c)
+		return answer(*c)
 	})
 	go r.Serve(context.Background(), mux)
 	t.Cleanup(func() { mux.Close() })
@@ -172,9 +184,9 @@ func TestControlChannel(t *testing.T) {
 		}
 	})
 	t.Run("agent refusal comes back with its code", func(t *testing.T) {
-		fe.answer = func(proto.SessionCommand) (*proto.CommandResult, error) {
+		fe.setAnswer(func(proto.SessionCommand) (*proto.CommandResult, error) {
 			return &proto.CommandResult{Error: proto.Errorf(proto.CodeRemoteManagementDisabled, "remote management is disabled")}, nil
-		}
+		})
 		err := srv.Command(ctx, acct, grant.SessionID, ActionRestart, "")
 		<-fe.commands
 		if e, ok := httperr.As(err); !ok || e.Code != CodeRemoteManagementDisabled {
@@ -271,9 +283,9 @@ func TestCommandCrossesReplicas(t *testing.T) {
 	if c := <-fe.commands; c.SessionID != id || c.Reason != "from replica b" {
 		t.Fatalf("edge got %+v", c)
 	}
-	fe.answer = func(proto.SessionCommand) (*proto.CommandResult, error) {
+	fe.setAnswer(func(proto.SessionCommand) (*proto.CommandResult, error) {
 		return &proto.CommandResult{Error: proto.Errorf(proto.CodeRemoteManagementDisabled, "disabled")}, nil
-	}
+	})
 	err = replicas[1].Command(ctx, acct, id, ActionRestart, "")
 	<-fe.commands
 	if e, ok := httperr.As(err); !ok || e.Code != CodeRemoteManagementDisabled {

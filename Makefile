@@ -102,7 +102,7 @@ test: deps ## Install what is needed, then run the Go tests and the Playwright s
 	if [ $$rc != 0 ]; then echo "test: FAILED (see above)"; fi; \
 	exit $$rc
 
-test-go: ## Run the Go tests with -race on one throw-away PostgreSQL (or EDGEWAY_TEST_DATABASE_URL)
+test-go: ## Run the Go tests with -race on one throw-away PostgreSQL (or EDGEWAY_TEST_DATABASE_URL), then the patched yamux suite
 	@if [ -n "$${EDGEWAY_TEST_DATABASE_URL:-}" ]; then \
 		echo "test-go: using EDGEWAY_TEST_DATABASE_URL"; \
 		$(GO) test -race -count=1 ./...; \

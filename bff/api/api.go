@@ -247,6 +247,25 @@ func Map[T, U any](items []T, f func(T) U) []U {
 	return out
 }
 
+// List answers GET /<resources>: one page of the principal's items, newest first. fetch gets
+// the page's before_id and Limit+1 (to learn whether more exist); page builds the list's JSON
+// from the page's items, its uri and next_page_uri.
+func List[T, J any](c echo.Context, prefix string, u URIs,
+	fetch func(ctx context.Context, p web.Principal, beforeID string, limit int) ([]T, error),
+	id func(T) string, page func(items []T, uri string, next *string) J) error {
+	pg, err := ParsePage(c, prefix)
+	if err != nil {
+		return err
+	}
+	p, _ := web.PrincipalFrom(c)
+	items, err := fetch(c.Request().Context(), p, pg.BeforeID, pg.Limit+1)
+	if err != nil {
+		return err
+	}
+	items, self, next := Paginate(c, u, pg, items, id)
+	return c.JSON(http.StatusOK, page(items, self, next))
+}
+
 // Get answers GET /<resources>/{id}: load the principal's item named by the path, show it
 // through view.
 func Get[T, J any](c echo.Context, load func(context.Context, web.Principal, string) (T, error), view func(T) J) error {

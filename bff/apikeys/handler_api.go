@@ -71,19 +71,10 @@ func (h *APIHandler) Create(c echo.Context) error {
 
 // List handles GET /api_keys.
 func (h *APIHandler) List(c echo.Context) error {
-	page, err := api.ParsePage(c, ids.APIKey)
-	if err != nil {
-		return err
-	}
-	p, _ := web.PrincipalFrom(c)
-	keys, err := h.svc.List(c.Request().Context(), p, page.BeforeID, page.Limit+1)
-	if err != nil {
-		return err
-	}
-	var out ListJSON
-	keys, out.URI, out.NextPageURI = api.Paginate(c, h.uris, page, keys, func(k Key) string { return k.ID })
-	out.Keys = api.Map(keys, h.toJSON)
-	return c.JSON(http.StatusOK, out)
+	return api.List(c, ids.APIKey, h.uris, h.svc.List, func(k Key) string { return k.ID },
+		func(items []Key, uri string, next *string) ListJSON {
+			return ListJSON{URI: uri, NextPageURI: next, Keys: api.Map(items, h.toJSON)}
+		})
 }
 
 // Get handles GET /api_keys/{id}.

@@ -72,19 +72,10 @@ func (h *APIHandler) Create(c echo.Context) error {
 
 // List handles GET /credentials.
 func (h *APIHandler) List(c echo.Context) error {
-	page, err := api.ParsePage(c, ids.Credential)
-	if err != nil {
-		return err
-	}
-	p, _ := web.PrincipalFrom(c)
-	cs, err := h.svc.List(c.Request().Context(), p, page.BeforeID, page.Limit+1)
-	if err != nil {
-		return err
-	}
-	var out ListJSON
-	cs, out.URI, out.NextPageURI = api.Paginate(c, h.uris, page, cs, func(c Credential) string { return c.ID })
-	out.Credentials = api.Map(cs, h.toJSON)
-	return c.JSON(http.StatusOK, out)
+	return api.List(c, ids.Credential, h.uris, h.svc.List, func(cr Credential) string { return cr.ID },
+		func(items []Credential, uri string, next *string) ListJSON {
+			return ListJSON{URI: uri, NextPageURI: next, Credentials: api.Map(items, h.toJSON)}
+		})
 }
 
 // Get handles GET /credentials/{id}.

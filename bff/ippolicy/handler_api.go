@@ -1,6 +1,7 @@
 package ippolicy
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -143,19 +144,10 @@ func (h *APIHandler) CreatePolicy(c echo.Context) error {
 
 // ListPolicies handles GET /ip_policies.
 func (h *APIHandler) ListPolicies(c echo.Context) error {
-	page, err := api.ParsePage(c, ids.IPPolicy)
-	if err != nil {
-		return err
-	}
-	p, _ := web.PrincipalFrom(c)
-	ps, err := h.svc.ListPolicies(c.Request().Context(), p, page.BeforeID, page.Limit+1)
-	if err != nil {
-		return err
-	}
-	var out PolicyListJSON
-	ps, out.URI, out.NextPageURI = api.Paginate(c, h.uris, page, ps, func(p Policy) string { return p.ID })
-	out.IPPolicies = api.Map(ps, h.policyJSON)
-	return c.JSON(http.StatusOK, out)
+	return api.List(c, ids.IPPolicy, h.uris, h.svc.ListPolicies, func(pol Policy) string { return pol.ID },
+		func(items []Policy, uri string, next *string) PolicyListJSON {
+			return PolicyListJSON{URI: uri, NextPageURI: next, IPPolicies: api.Map(items, h.policyJSON)}
+		})
 }
 
 // GetPolicy handles GET /ip_policies/{id}.
@@ -199,19 +191,12 @@ func (h *APIHandler) CreateRule(c echo.Context) error {
 
 // ListRules handles GET /ip_policy_rules (?ip_policy_id= narrows to one policy).
 func (h *APIHandler) ListRules(c echo.Context) error {
-	page, err := api.ParsePage(c, ids.IPPolicyRule)
-	if err != nil {
-		return err
-	}
-	p, _ := web.PrincipalFrom(c)
-	rs, err := h.svc.ListRules(c.Request().Context(), p, c.QueryParam("ip_policy_id"), page.BeforeID, page.Limit+1)
-	if err != nil {
-		return err
-	}
-	var out RuleListJSON
-	rs, out.URI, out.NextPageURI = api.Paginate(c, h.uris, page, rs, func(r Rule) string { return r.ID })
-	out.IPPolicyRules = api.Map(rs, h.ruleJSON)
-	return c.JSON(http.StatusOK, out)
+	return api.List(c, ids.IPPolicyRule, h.uris, func(ctx context.Context, p web.Principal, before string, n int) ([]Rule, error) {
+		return h.svc.ListRules(ctx, p, c.QueryParam("ip_policy_id"), before, n)
+	}, func(r Rule) string { return r.ID },
+		func(items []Rule, uri string, next *string) RuleListJSON {
+			return RuleListJSON{URI: uri, NextPageURI: next, IPPolicyRules: api.Map(items, h.ruleJSON)}
+		})
 }
 
 // GetRule handles GET /ip_policy_rules/{id}.
@@ -262,19 +247,10 @@ func (h *APIHandler) CreateRestriction(c echo.Context) error {
 
 // ListRestrictions handles GET /ip_restrictions.
 func (h *APIHandler) ListRestrictions(c echo.Context) error {
-	page, err := api.ParsePage(c, ids.IPRestriction)
-	if err != nil {
-		return err
-	}
-	p, _ := web.PrincipalFrom(c)
-	rs, err := h.svc.ListRestrictions(c.Request().Context(), p, page.BeforeID, page.Limit+1)
-	if err != nil {
-		return err
-	}
-	var out RestrictionListJSON
-	rs, out.URI, out.NextPageURI = api.Paginate(c, h.uris, page, rs, func(r Restriction) string { return r.ID })
-	out.IPRestrictions = api.Map(rs, h.restrictionJSON)
-	return c.JSON(http.StatusOK, out)
+	return api.List(c, ids.IPRestriction, h.uris, h.svc.ListRestrictions, func(r Restriction) string { return r.ID },
+		func(items []Restriction, uri string, next *string) RestrictionListJSON {
+			return RestrictionListJSON{URI: uri, NextPageURI: next, IPRestrictions: api.Map(items, h.restrictionJSON)}
+		})
 }
 
 // GetRestriction handles GET /ip_restrictions/{id}.

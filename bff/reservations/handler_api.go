@@ -111,19 +111,10 @@ func (h *APIHandler) CreateDomain(c echo.Context) error {
 
 // ListDomains handles GET /reserved_domains.
 func (h *APIHandler) ListDomains(c echo.Context) error {
-	page, err := api.ParsePage(c, ids.ReservedDom)
-	if err != nil {
-		return err
-	}
-	p, _ := web.PrincipalFrom(c)
-	ds, err := h.svc.ListDomains(c.Request().Context(), p, page.BeforeID, page.Limit+1)
-	if err != nil {
-		return err
-	}
-	var out DomainListJSON
-	ds, out.URI, out.NextPageURI = api.Paginate(c, h.uris, page, ds, func(d Domain) string { return d.ID })
-	out.ReservedDomains = api.Map(ds, h.domainJSON)
-	return c.JSON(http.StatusOK, out)
+	return api.List(c, ids.ReservedDom, h.uris, h.svc.ListDomains, func(d Domain) string { return d.ID },
+		func(items []Domain, uri string, next *string) DomainListJSON {
+			return DomainListJSON{URI: uri, NextPageURI: next, ReservedDomains: api.Map(items, h.domainJSON)}
+		})
 }
 
 // GetDomain handles GET /reserved_domains/{id}.
@@ -166,19 +157,10 @@ func (h *APIHandler) CreateAddr(c echo.Context) error {
 
 // ListAddrs handles GET /reserved_addrs.
 func (h *APIHandler) ListAddrs(c echo.Context) error {
-	page, err := api.ParsePage(c, ids.ReservedAddr)
-	if err != nil {
-		return err
-	}
-	p, _ := web.PrincipalFrom(c)
-	as, err := h.svc.ListAddrs(c.Request().Context(), p, page.BeforeID, page.Limit+1)
-	if err != nil {
-		return err
-	}
-	var out AddrListJSON
-	as, out.URI, out.NextPageURI = api.Paginate(c, h.uris, page, as, func(a Addr) string { return a.ID })
-	out.ReservedAddrs = api.Map(as, h.addrJSON)
-	return c.JSON(http.StatusOK, out)
+	return api.List(c, ids.ReservedAddr, h.uris, h.svc.ListAddrs, func(a Addr) string { return a.ID },
+		func(items []Addr, uri string, next *string) AddrListJSON {
+			return AddrListJSON{URI: uri, NextPageURI: next, ReservedAddrs: api.Map(items, h.addrJSON)}
+		})
 }
 
 // GetAddr handles GET /reserved_addrs/{id}.

@@ -236,7 +236,7 @@ func dial(ctx context.Context, addr string, tlsConfig *tls.Config, log *slog.Log
 		}
 		transport = tr
 	} else {
-		transport = proto.PlainTransport(conn)
+		transport = conn // yamux writes frames with writev and splices on a *net.TCPConn
 	}
 	mux, err := proto.Client(transport, log)
 	if err != nil {

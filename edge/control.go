@@ -152,7 +152,9 @@ func (c *Control) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dial bff: %w", err)
 	}
-	var transport net.Conn = proto.PlainTransport(conn)
+	// Plain TCP goes to yamux as it is: it writes frames with writev
+	// and splices on a *net.TCPConn.
+	var transport net.Conn = conn
 	if c.cfg.TLS != nil {
 		tc, tr := proto.TLSTransport(conn, func(raw net.Conn) *tls.Conn { return tls.Client(raw, c.cfg.TLS) })
 		if err := tc.HandshakeContext(dctx); err != nil {

@@ -185,7 +185,7 @@ func (s *Server) handleAgent(conn net.Conn) {
 		}
 		transport = tr
 	} else {
-		transport = proto.PlainTransport(conn)
+		transport = conn // yamux writes frames with writev and splices on a *net.TCPConn
 	}
 	mux, err := proto.Server(transport, log)
 	if err != nil {

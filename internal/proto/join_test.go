@@ -28,11 +28,11 @@ func tcpSessions(t *testing.T) (*yamux.Session, *yamux.Session) {
 		t.Fatal(err)
 	}
 	sc := <-acc
-	client, err := Client(PlainTransport(cc), nil)
+	client, err := Client(cc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := Server(PlainTransport(sc), nil)
+	server, err := Server(sc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,18 +6,14 @@ import (
 	"sync"
 )
 
-// PlainTransport prepares a plain TCP connection for yamux. It returns c
-// itself: the patched yamux (third_party/yamux) writes the frames queued
-// together with one writev straight from the senders' buffers when it is
-// given the *net.TCPConn, so nothing may wrap it.
-func PlainTransport(c net.Conn) net.Conn { return c }
-
 // TLSTransport wraps raw in TLS (newTLS is tls.Client or tls.Server with
 // their configuration) and prepares the result for yamux: the TLS records
 // of one yamux write (the patched yamux coalesces the frames queued
 // together into one) go to raw in one system call instead of one per
 // 16 KiB record. It returns the TLS connection, to handshake, and the
-// connection to give yamux.
+// connection to give yamux. A plain TCP connection needs no wrapper: yamux
+// takes the *net.TCPConn itself (it writes frames with writev and splices
+// on it), so nothing may wrap it.
 func TLSTransport(raw net.Conn, newTLS func(net.Conn) *tls.Conn) (*tls.Conn, net.Conn) {
 	b := &batchConn{Conn: raw}
 	tc := newTLS(b)

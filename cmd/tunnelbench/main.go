@@ -450,8 +450,7 @@ type latResult struct {
 	samples       []time.Duration // every successful request's latency
 }
 
-// add pools another run's samples and counts into r and recomputes the
-// percentiles over all of them.
+// add pools another run's samples and counts into r; percentiles follows.
 func (r *latResult) add(o latResult) {
 	r.samples = append(r.samples, o.samples...)
 	r.n += o.n
@@ -460,7 +459,11 @@ func (r *latResult) add(o latResult) {
 	if r.firstErr == nil {
 		r.firstErr = o.firstErr
 	}
-	got := append([]time.Duration(nil), r.samples...)
+}
+
+// percentiles sets p50 and p99 from the samples.
+func (r *latResult) percentiles() {
+	got := r.samples
 	sort.Slice(got, func(a, b int) bool { return got[a] < got[b] })
 	if len(got) > 0 {
 		r.p50 = got[pct(len(got), 50)]
@@ -515,11 +518,7 @@ func fixedRate(c *http.Client, url, host string, rate int, dur time.Duration) la
 		}
 	}
 	r := latResult{n: len(got), errs: int(errs.Load()), drop: drop, firstErr: firstErr, samples: got}
-	if len(got) > 0 {
-		sort.Slice(got, func(a, b int) bool { return got[a] < got[b] })
-		r.p50 = got[pct(len(got), 50)]
-		r.p99 = got[pct(len(got), 99)]
-	}
+	r.percentiles()
 	return r
 }
 
@@ -599,7 +598,10 @@ func measureLatency(names []string, targets map[string]target, results map[strin
 		}
 	}
 	for _, name := range names {
-		l := results[name].lat
+		m := results[name]
+		m.lat.percentiles()
+		results[name] = m
+		l := m.lat
 		logf("%s:   p50 %s p99 %s (%d ok, %d errors, %d dropped, first error: %v)", name, us(l.p50), us(l.p99), l.n, l.errs, l.drop, l.firstErr)
 	}
 }

@@ -152,6 +152,16 @@ START:
 	return n, nil
 
 WAIT:
+	if err := s.waitRecv(); err != nil {
+		return 0, err
+	}
+	goto START
+}
+
+// waitRecv waits until received data or a state change is signalled, the
+// session shuts down, or the read deadline passes (ErrTimeout). Read and
+// WriteTo share it (edgeway: factored out of Read).
+func (s *Stream) waitRecv() error {
 	var timeout <-chan time.Time
 	var timer *time.Timer
 	readDeadline := s.readDeadline.Load().(time.Time)
@@ -164,14 +174,14 @@ WAIT:
 	case <-s.session.shutdownCh:
 	case <-s.recvNotifyCh:
 	case <-timeout:
-		return 0, ErrTimeout
+		return ErrTimeout
 	}
 	if timer != nil {
 		if !timer.Stop() {
 			<-timeout
 		}
 	}
-	goto START
+	return nil
 }
 
 // Write is used to write to the stream
@@ -766,20 +776,8 @@ func (s *Stream) takeQueued(dst []recvChunk) ([]recvChunk, error) {
 			return dst, io.EOF
 		}
 
-		var timeout <-chan time.Time
-		var timer *time.Timer
-		if d := s.readDeadline.Load().(time.Time); !d.IsZero() {
-			timer = time.NewTimer(time.Until(d))
-			timeout = timer.C
-		}
-		select {
-		case <-s.session.shutdownCh:
-		case <-s.recvNotifyCh:
-		case <-timeout:
-			return dst, ErrTimeout
-		}
-		if timer != nil {
-			timer.Stop()
+		if err := s.waitRecv(); err != nil {
+			return dst, err
 		}
 	}
 }

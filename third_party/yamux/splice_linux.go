@@ -145,37 +145,9 @@ func (s *Stream) spliceFrom(src *net.TCPConn) (total int64, err error, ok bool) 
 // spliceOut moves n bytes from the pipe fd to the session connection. It
 // runs on the send loop, after the frame's header was written.
 func (s *Session) spliceOut(pipeFD, n int) error {
-	total := n
-	var serr error
-	err := s.raw.Write(func(fd uintptr) bool {
-		for n > 0 {
-			m, e := syscall.Splice(pipeFD, nil, int(fd), nil, n, spliceMove|spliceNonblock)
-			if m > 0 {
-				n -= int(m)
-			}
-			switch {
-			case e == syscall.EINTR:
-				continue
-			case e == syscall.EAGAIN:
-				return false // wait until the connection is writable
-			case e != nil:
-				serr = e
-				return true
-			case m == 0:
-				serr = io.ErrUnexpectedEOF
-				return true
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	if serr != nil {
-		return &net.OpError{Op: "splice", Net: "tcp", Err: serr}
-	}
-	spliceCounts.out.Add(int64(total))
-	return nil
+	done, err := drainPipe(s.raw, pipeFD, n)
+	spliceCounts.out.Add(int64(done))
+	return err
 }
 
 // ---- receiving: session connection -> pipe -> destination socket
@@ -358,8 +330,14 @@ func (s *Stream) spliceTo(dst *net.TCPConn, n int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	pipeFD := s.rxPipe.r
-	done := 0
+	done, err := drainPipe(rc, s.rxPipe.r, n)
+	spliceCounts.to.Add(int64(done))
+	return done, err
+}
+
+// drainPipe moves n bytes waiting in the pipe pipeFD to the socket behind
+// rc, waiting whenever the socket is full.
+func drainPipe(rc syscall.RawConn, pipeFD, n int) (done int, err error) {
 	var serr error
 	werr := rc.Write(func(fd uintptr) bool {
 		for done < n {
@@ -372,9 +350,9 @@ func (s *Stream) spliceTo(dst *net.TCPConn, n int) (int, error) {
 			case syscall.EINTR:
 				continue
 			case syscall.EAGAIN:
-				return false // wait until dst is writable
+				return false // wait until the socket is writable
 			case nil:
-				serr = io.ErrUnexpectedEOF
+				serr = io.ErrUnexpectedEOF // the pipe held less than n
 			default:
 				serr = &net.OpError{Op: "splice", Net: "tcp", Err: e}
 			}
@@ -382,7 +360,6 @@ func (s *Stream) spliceTo(dst *net.TCPConn, n int) (int, error) {
 		}
 		return true
 	})
-	spliceCounts.to.Add(int64(done))
 	if werr != nil {
 		return done, werr
 	}

@@ -6,87 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgeway/edgeway/internal/ids"
+	"github.com/edgeway/edgeway/internal/mailpittest"
 	"github.com/edgeway/edgeway/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// mailpit starts the real local mail server on free ports and returns its SMTP address and API base URL.
-func mailpit(t *testing.T) (smtpAddr, apiURL string) {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	bin := filepath.Join(filepath.Dir(file), "..", "..", ".tools", "bin", "mailpit")
-	if _, err := os.Stat(bin); err != nil {
-		if bin, err = exec.LookPath("mailpit"); err != nil {
-			t.Skip("mailpit is not installed (make test installs it into .tools/bin)")
-		}
-	}
-	smtpAddr, httpAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "--smtp", smtpAddr, "--listen", httpAddr, "--database", filepath.Join(t.TempDir(), "mail.db"),
-		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--disable-version-check", "--quiet")
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	apiURL = "http://" + httpAddr
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(apiURL + "/api/v1/messages")
-		if err == nil {
-			resp.Body.Close()
-			if c, err := net.Dial("tcp", smtpAddr); err == nil {
-				c.Close()
-				return smtpAddr, apiURL
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailpit did not start: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type mailpitMessage struct {
-	ID      string
-	Subject string
-	To      []struct{ Address string }
-}
-
-func messages(t *testing.T, apiURL string) []mailpitMessage {
-	t.Helper()
-	resp, err := http.Get(apiURL + "/api/v1/messages")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct{ Messages []mailpitMessage }
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	return out.Messages
-}
 
 func TestOutboxRetriesThenDeliversOverSMTP(t *testing.T) {
 	db := pgtest.New(t)
@@ -105,7 +35,7 @@ func TestOutboxRetriesThenDeliversOverSMTP(t *testing.T) {
 	}
 
 	// No server listening: the attempt fails and is retried later, with backoff.
-	w := NewWorker(log, db, freeAddr(t), "Edgeway <no-reply@edgeway.local>")
+	w := NewWorker(log, db, mailpittest.FreeAddr(t), "Edgeway <no-reply@edgeway.local>")
 	w.Backoff = func(n int) time.Duration { return time.Duration(n) * time.Hour }
 	if n, err := w.SendDue(ctx); err != nil || n != 1 {
 		t.Fatalf("SendDue = %d, %v", n, err)
@@ -125,7 +55,7 @@ func TestOutboxRetriesThenDeliversOverSMTP(t *testing.T) {
 	}
 
 	// The server is back: the next due attempt delivers it.
-	smtpAddr, apiURL := mailpit(t)
+	smtpAddr, apiURL := mailpittest.Start(t)
 	if _, err := db.Exec(ctx, `update mail_outbox set next_attempt_at = now()`); err != nil {
 		t.Fatal(err)
 	}
@@ -135,9 +65,9 @@ func TestOutboxRetriesThenDeliversOverSMTP(t *testing.T) {
 	go func() { w.Run(runCtx); close(done) }()
 	defer func() { cancel(); <-done }()
 	w.Kick()
-	var msgs []mailpitMessage
+	var msgs []mailpittest.Message
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if msgs = messages(t, apiURL); len(msgs) > 0 {
+		if msgs = mailpittest.Messages(t, apiURL, false); len(msgs) > 0 {
 			break
 		}
 	}
@@ -173,7 +103,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	if err := Enqueue(ctx, db, Message{To: "ada@example.com", Subject: "s", Body: "b"}); err != nil {
 		t.Fatal(err)
 	}
-	w := NewWorker(slog.New(slog.NewTextHandler(io.Discard, nil)), db, freeAddr(t), "Edgeway <no-reply@edgeway.local>")
+	w := NewWorker(slog.New(slog.NewTextHandler(io.Discard, nil)), db, mailpittest.FreeAddr(t), "Edgeway <no-reply@edgeway.local>")
 	w.MaxAttempts = 2
 	w.Backoff = func(int) time.Duration { return 0 }
 	for range 3 {

@@ -1,23 +1,19 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/internal/mailpittest"
 )
 
 // str returns a string member of a JSON object ("" when absent).
@@ -223,84 +219,10 @@ func TestIPRestrictionsTrustedProxy(t *testing.T) {
 	}
 }
 
-// ipFreeAddr returns a free loopback address.
-func ipFreeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// ipMailpit starts the local mail server on free ports: its SMTP address and API base URL.
-func ipMailpit(t *testing.T) (smtpAddr, apiURL string) {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	bin := filepath.Join(filepath.Dir(file), "..", "..", ".tools", "bin", "mailpit")
-	if _, err := os.Stat(bin); err != nil {
-		if bin, err = exec.LookPath("mailpit"); err != nil {
-			t.Skip("mailpit is not installed (make test installs it into .tools/bin)")
-		}
-	}
-	smtpAddr, httpAddr := ipFreeAddr(t), ipFreeAddr(t)
-	cmd := exec.Command(bin, "--smtp", smtpAddr, "--listen", httpAddr, "--database", filepath.Join(t.TempDir(), "mail.db"),
-		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--disable-version-check", "--quiet")
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	apiURL = "http://" + httpAddr
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		resp, err := http.Get(apiURL + "/api/v1/messages")
-		if err == nil {
-			resp.Body.Close()
-			if c, err := net.Dial("tcp", smtpAddr); err == nil {
-				c.Close()
-				return smtpAddr, apiURL
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailpit did not start: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type ipMail struct {
-	ID      string
-	Subject string
-	To      []struct{ Address string }
-	Text    string
-}
-
-// ipMails returns every message mailpit holds, with its text.
-func ipMails(t *testing.T, apiURL string) []ipMail {
-	t.Helper()
-	get := func(path string, v any) {
-		resp, err := http.Get(apiURL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var list struct{ Messages []ipMail }
-	get("/api/v1/messages", &list)
-	for i := range list.Messages {
-		get("/api/v1/message/"+list.Messages[i].ID, &list.Messages[i])
-	}
-	return list.Messages
-}
-
 var recoveryLink = regexp.MustCompile(`https?://\S+/ip-recovery/ewr_\S+`)
 
 func TestIPDashboardLockoutConfirmBlockAndRecoverByEmail(t *testing.T) {
-	smtpAddr, mailAPI := ipMailpit(t)
+	smtpAddr, mailAPI := mailpittest.Start(t)
 	st := newStack(t, func(c *Config) { c.SMTPAddr, c.SMTPFrom = smtpAddr, "Edgeway <noreply@edgeway.local>" })
 	b := st.browser(t)
 	b.signup("ada@example.com")
@@ -368,7 +290,7 @@ func TestIPDashboardLockoutConfirmBlockAndRecoverByEmail(t *testing.T) {
 		}
 	}
 	st.srv.IPRecovery.Wait()
-	mails := ipMails(t, mailAPI)
+	mails := mailpittest.Messages(t, mailAPI, true)
 	if len(mails) != 1 || mails[0].To[0].Address != "ada@example.com" {
 		t.Fatalf("mails = %+v", mails)
 	}

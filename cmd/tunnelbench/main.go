@@ -83,6 +83,37 @@ func main() {
 	os.Exit(run(o))
 }
 
+// startRun makes the run's log directory and arranges for every child
+// group to be stopped on Ctrl-C / SIGTERM and when the overall timeout
+// expires. cleanup stops the children and removes the logs (unless
+// -keep-logs); the caller stops the watchdog when done.
+func startRun(o options, prefix string) (logDir string, cleanup func(), watchdog *time.Timer, err error) {
+	logDir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cleanup = func() {
+		stopAll()
+		if !o.keepLogs {
+			_ = os.RemoveAll(logDir)
+		}
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sig
+		logf("%v: stopping the children", s)
+		cleanup()
+		os.Exit(130)
+	}()
+	watchdog = time.AfterFunc(o.timeout, func() {
+		logf("overall timeout %s expired: stopping the children (logs kept in %s)", o.timeout, logDir)
+		stopAll()
+		os.Exit(1)
+	})
+	return logDir, cleanup, watchdog, nil
+}
+
 // ---------------------------------------------------------------- processes
 
 type proc struct {
@@ -787,32 +818,11 @@ func run(o options) int {
 		fmt.Fprintln(os.Stderr, "tunnelbench: -streams, -conc, -rate and -tcp-mib must be positive")
 		return 2
 	}
-	logDir, err := os.MkdirTemp("", "tunnelbench-")
+	logDir, cleanup, watchdog, err := startRun(o, "tunnelbench-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cleanup := func() {
-		stopAll()
-		if !o.keepLogs {
-			_ = os.RemoveAll(logDir)
-		}
-	}
-
-	// Ctrl-C / SIGTERM and the overall timeout stop every child group.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		s := <-sig
-		logf("%v: stopping the children", s)
-		cleanup()
-		os.Exit(130)
-	}()
-	watchdog := time.AfterFunc(o.timeout, func() {
-		logf("overall timeout %s expired: stopping the children (logs kept in %s)", o.timeout, logDir)
-		stopAll()
-		os.Exit(1)
-	})
 	defer watchdog.Stop()
 
 	self, err := os.Executable()

@@ -19,7 +19,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,33 +133,16 @@ func runSessions(o options, n int) int {
 		return 2
 	}
 	began := time.Now()
-	logDir, err := os.MkdirTemp("", "tunnelbench-sessions-")
+	// Stopping the edge first is enough: closing 10,000 sessions one by
+	// one is not needed.
+	logDir, cleanup, watchdog, err := startRun(o, "tunnelbench-sessions-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	defer watchdog.Stop()
 	var live []*agent.Session
 	var liveMu sync.Mutex
-	cleanup := func() {
-		stopAll() // the edge first: closing 10,000 sessions one by one is not needed
-		if !o.keepLogs {
-			_ = os.RemoveAll(logDir)
-		}
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		s := <-sig
-		logf("%v: stopping the children", s)
-		cleanup()
-		os.Exit(130)
-	}()
-	watchdog := time.AfterFunc(o.timeout, func() {
-		logf("overall timeout %s expired: stopping the children (logs kept in %s)", o.timeout, logDir)
-		stopAll()
-		os.Exit(1)
-	})
-	defer watchdog.Stop()
 
 	// Each session holds one fd here and one in the edge; margin for the
 	// listeners, the runtime and the metrics scrapes.
@@ -329,7 +311,6 @@ func runSessions(o options, n int) int {
 	if !strings.HasPrefix(verdict, "PASS") {
 		code = 1
 	}
-	signal.Stop(sig)
 	cleanup()
 	return code
 }

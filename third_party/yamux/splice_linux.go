@@ -279,6 +279,7 @@ func (s *Session) spliceIn(p *splicePipe, n int) (moved int, err error) {
 			moved = w
 		}
 		if moved < len(peek) || moved == n {
+			spliceCounts.in.Add(int64(moved))
 			return moved, nil
 		}
 	}

@@ -670,8 +670,9 @@ func (s *Stream) WriteTo(w io.Writer) (written int64, err error) {
 		bufs   net.Buffers
 	)
 	dst, _ := w.(*net.TCPConn)
-	// A pipe costs two descriptors: a stream gets one once it has carried
-	// spliceAfter bytes (bulk data), or when an earlier WriteTo left one.
+	// A pipe costs two descriptors: a stream gets one once spliceAfter
+	// bytes were queued at once (bulk data), or when an earlier WriteTo
+	// left one.
 	piped := s.startPipe(false)
 	for {
 		chunks, err = s.takeQueued(chunks[:0])
@@ -738,15 +739,18 @@ func (s *Stream) WriteTo(w io.Writer) (written int64, err error) {
 			return written, err
 		}
 		asyncNotify(s.recvNotifyCh)
-		if !piped && dst != nil && written >= spliceAfter {
+		if !piped && dst != nil && size >= spliceAfter {
 			piped = s.startPipe(true)
 		}
 	}
 }
 
-// spliceAfter is how many bytes WriteTo writes into a TCP connection
-// before the stream gets a receive pipe.
-const spliceAfter = 256 << 10
+// spliceAfter is how many bytes must be queued at once (bulk data: the
+// receive loop outpaces the destination) for the stream to get a receive
+// pipe. A total over the stream's life would not do: a kept-alive HTTP
+// connection carries many small requests, for which the pipe costs a
+// system call per frame rather than saving a copy.
+const spliceAfter = 64 << 10
 
 // takeQueued waits until data is queued and moves all of it to dst,
 // counting it as pending until the caller has written it. It returns
@@ -855,4 +859,22 @@ func (s *Stream) Shrink() {
 		s.recvQ = nil
 	}
 	s.recvLock.Unlock()
+}
+
+// RemoteClosed reports whether the peer has closed its side of the stream
+// (or reset it) and every byte it sent has been read. A connection pool
+// uses it to drop an idle stream before reusing it (edgeway addition).
+func (s *Stream) RemoteClosed() bool {
+	s.stateLock.Lock()
+	state := s.state
+	s.stateLock.Unlock()
+	switch state {
+	case streamRemoteClose, streamClosed:
+		s.recvLock.Lock()
+		defer s.recvLock.Unlock()
+		return s.recvLen == 0 && s.recvPending == 0
+	case streamReset:
+		return true
+	}
+	return false
 }

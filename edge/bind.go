@@ -266,6 +266,7 @@ func (s *Server) removeTunnelLocked(t *tunnel) {
 	}
 	ep.tunnels = ts
 	delete(s.byKey, t.key)
+	t.pool.close()
 	s.m.tunnels.WithLabelValues(t.proto).Dec()
 	if len(ts) == 0 {
 		delete(s.endpoints, ep.key)
@@ -288,9 +289,6 @@ func (ss *session) unbind(_ context.Context, req *proto.UnbindRequest) (*proto.U
 	s.mu.Lock()
 	s.removeTunnelLocked(t)
 	s.mu.Unlock()
-	if t.proto == proto.ProtoHTTP {
-		s.transport.CloseIdleConnections()
-	}
 	ss.log.Info("tunnel unbound", slog.String("tunnel_id", t.id), slog.String("public_url", t.publicURL))
 	if s.observer != nil {
 		s.observer.TunnelEnded(proto.TunnelEnded{ID: t.id, SessionID: ss.id})

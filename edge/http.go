@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"strings"
@@ -24,24 +23,12 @@ var errTunnelGone = proto.Errorf(proto.CodeTunnelNotFound, "the tunnel went offl
 const transportSuffix = ".tunnel.edgeway.internal"
 
 func (s *Server) setupHTTP() {
-	s.transport = &http.Transport{
-		DialContext:           s.dialTunnel,
-		Proxy:                 nil,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     false,
-		WriteBufferSize:       32 << 10,
-		ReadBufferSize:        32 << 10,
-	}
 	s.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
 		},
-		Transport:  s.transport,
+		Transport:  &tunnelTransport{s: s},
 		BufferPool: bufferPool{},
 		ErrorLog:   slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		ModifyResponse: func(resp *http.Response) error {
@@ -160,16 +147,6 @@ func (s *Server) tunnelByKey(key string) *tunnel {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.byKey[key]
-}
-
-// dialTunnel opens a proxy stream to the agent owning the tunnel named by
-// addr's host (a transport key).
-func (s *Server) dialTunnel(ctx context.Context, _, addr string) (net.Conn, error) {
-	t := s.tunnelByKey(hostOnly(addr))
-	if t == nil {
-		return nil, errTunnelGone
-	}
-	return t.open(ctx, "")
 }
 
 // hostOnly returns host without its port, lower-cased.

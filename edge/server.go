@@ -43,7 +43,6 @@ type Server struct {
 	httpLn, httpsLn, agentLn, opsLn net.Listener
 	httpSrv, httpsSrv, opsSrv       *http.Server
 	proxy                           *httputil.ReverseProxy
-	transport                       *http.Transport
 	httpPort, httpsPort             int
 
 	baseCtx    context.Context
@@ -303,7 +302,6 @@ func (s *Server) drain() {
 	s.mu.Unlock()
 	s.agentWG.Wait()
 	s.publicWG.Wait()
-	s.transport.CloseIdleConnections()
 	octx, ocancel := context.WithTimeout(context.Background(), time.Second)
 	defer ocancel()
 	_ = s.opsSrv.Shutdown(octx)

@@ -50,7 +50,8 @@ type tunnel struct {
 	forwardsTo string
 	metadata   string
 	started    time.Time
-	header     []byte // encoded proxy header frame without client address
+	header     []byte   // encoded proxy header frame without client address
+	pool       connPool // idle HTTP proxy streams (HTTP only)
 }
 
 // endpoint is a public hostname or TCP port and the tunnels serving it

@@ -1,0 +1,358 @@
+package edge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// tunnelTransport is the http.RoundTripper behind the public HTTP proxy.
+// It writes each request and reads its response on the calling goroutine
+// (the request's), over a proxy stream to the agent kept alive between
+// requests in a pool per tunnel. net/http's Transport would add a read
+// and a write goroutine per connection and two goroutine handoffs per
+// request, which showed as most of the proxy's added tail latency.
+type tunnelTransport struct{ s *Server }
+
+const (
+	// maxIdlePerTunnel bounds the idle streams kept for one tunnel.
+	maxIdlePerTunnel = 256
+	// proxyIdleTimeout drops streams idle for longer (and the agent's
+	// connection to the local service behind them).
+	proxyIdleTimeout = 90 * time.Second
+	// bodyWriteGrace is how long a finished response waits for its
+	// request body to be written before the stream is given up rather
+	// than reused (net/http's Transport waits 50 ms too).
+	bodyWriteGrace = 50 * time.Millisecond
+	proxyBufSize   = 16 << 10
+)
+
+// proxyConn is one HTTP/1.1 connection to a tunnel's local service: a
+// proxy stream to its agent.
+type proxyConn struct {
+	t      *tunnel
+	conn   net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	idleAt time.Time
+}
+
+// remoteClosed reports whether the agent closed the stream (its local
+// service closed the connection) while it sat idle.
+func (pc *proxyConn) remoteClosed() bool {
+	if pc.br.Buffered() > 0 {
+		return true // bytes nobody asked for: not a clean HTTP connection
+	}
+	rc, ok := pc.conn.(interface{ RemoteClosed() bool })
+	return ok && rc.RemoteClosed()
+}
+
+// connPool holds a tunnel's idle proxy connections, most recent last.
+type connPool struct {
+	mu     sync.Mutex
+	idle   []*proxyConn
+	closed bool
+}
+
+// get returns a live idle connection, or nil.
+func (p *connPool) get() *proxyConn {
+	now := time.Now()
+	var stale []*proxyConn
+	p.mu.Lock()
+	var pc *proxyConn
+	for n := len(p.idle); n > 0 && pc == nil; n = len(p.idle) {
+		c := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if now.Sub(c.idleAt) >= proxyIdleTimeout || c.remoteClosed() {
+			stale = append(stale, c)
+			continue
+		}
+		pc = c
+	}
+	// The oldest idle connections expire first; drop them in passing.
+	for len(p.idle) > 0 && now.Sub(p.idle[0].idleAt) >= proxyIdleTimeout {
+		stale = append(stale, p.idle[0])
+		p.idle[0] = nil
+		p.idle = p.idle[1:]
+	}
+	p.mu.Unlock()
+	for _, c := range stale {
+		_ = c.conn.Close()
+	}
+	return pc
+}
+
+// put keeps pc for the next request, or closes it when the pool is full
+// or closed.
+func (p *connPool) put(pc *proxyConn) {
+	pc.idleAt = time.Now()
+	p.mu.Lock()
+	if p.closed || len(p.idle) >= maxIdlePerTunnel {
+		p.mu.Unlock()
+		_ = pc.conn.Close()
+		return
+	}
+	p.idle = append(p.idle, pc)
+	p.mu.Unlock()
+}
+
+// close closes every idle connection, later puts close theirs. Callers
+// may hold Server.mu: closing a stream of a live session waits for its
+// send loop, so that happens on a goroutine of its own.
+func (p *connPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	if len(idle) > 0 {
+		go func() {
+			for _, pc := range idle {
+				_ = pc.conn.Close()
+			}
+		}()
+	}
+}
+
+// closeIdle closes the idle connections but keeps the pool open.
+func (p *connPool) closeIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, pc := range idle {
+		_ = pc.conn.Close()
+	}
+}
+
+// RoundTrip sends req to the tunnel named by req.URL.Host (a transport key)
+// and returns its response. The response body hands the connection back to
+// the pool once read to the end.
+func (tt *tunnelTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t := tt.s.tunnelByKey(hostOnly(req.URL.Host))
+	if t == nil {
+		closeBody(req)
+		return nil, errTunnelGone
+	}
+	replayable := req.Body == nil || req.Body == http.NoBody
+	for {
+		pc, reused := t.pool.get(), true
+		if pc == nil {
+			conn, err := t.open(req.Context(), "")
+			if err != nil {
+				closeBody(req)
+				return nil, err
+			}
+			pc, reused = &proxyConn{t: t, conn: conn,
+				br: bufio.NewReaderSize(conn, proxyBufSize), bw: bufio.NewWriterSize(conn, proxyBufSize)}, false
+		}
+		resp, err := pc.roundTrip(req)
+		if err == nil {
+			return resp, nil
+		}
+		// A kept-alive connection the local service closed just as the
+		// request went out: try once more on a new one, as net/http does,
+		// when the request can be sent again.
+		if reused && replayable && idempotent(req) && errors.Is(err, errClosedIdle) && req.Context().Err() == nil {
+			continue
+		}
+		return nil, err
+	}
+}
+
+// errClosedIdle reports a reused connection that ended before a response
+// byte arrived.
+var errClosedIdle = errors.New("the local service closed an idle connection")
+
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// roundTrip writes req on pc and reads the response head. Requests without
+// a body are written inline; a body is written by its own goroutine while
+// the response is read, so a local service may answer (or stream) before
+// it has read the whole request.
+func (pc *proxyConn) roundTrip(req *http.Request) (*http.Response, error) {
+	// Cancelling the request (the visitor went away) closes the stream,
+	// which unblocks a read or write in progress.
+	stop := context.AfterFunc(req.Context(), func() { _ = pc.conn.Close() })
+	var wrote chan error
+	if req.Body == nil || req.Body == http.NoBody {
+		err := req.Write(pc.bw)
+		if err == nil {
+			err = pc.bw.Flush()
+		}
+		if err != nil {
+			stop()
+			_ = pc.conn.Close()
+			return nil, pc.mapErr(req, err)
+		}
+	} else {
+		wrote = make(chan error, 1)
+		go func() {
+			err := req.Write(pc.bw)
+			if err == nil {
+				err = pc.bw.Flush()
+			}
+			if err != nil {
+				// The response, if any, is still read; the stream is
+				// not reused.
+				_ = pc.conn.Close()
+			}
+			wrote <- err
+		}()
+	}
+	resp, err := pc.readResponse(req)
+	if err != nil {
+		stop()
+		_ = pc.conn.Close()
+		if wrote != nil {
+			<-wrote
+		}
+		return nil, pc.mapErr(req, err)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The stream now belongs to the upgraded connection (WebSocket);
+		// ReverseProxy joins it to the visitor's.
+		stop()
+		if wrote != nil {
+			<-wrote
+		}
+		resp.Body = &upgradedBody{br: pc.br, conn: pc.conn}
+		return resp, nil
+	}
+	reusable := !resp.Close && !req.Close && resp.ProtoAtLeast(1, 1)
+	body := &pooledBody{pc: pc, body: resp.Body, stop: stop, wrote: wrote, reusable: reusable}
+	if resp.Body == http.NoBody {
+		body.finish(true)
+		return resp, nil
+	}
+	resp.Body = body
+	return resp, nil
+}
+
+// readResponse reads the response head, skipping interim 1xx responses
+// other than 101 (the visitor's side already answered Expect:
+// 100-continue).
+func (pc *proxyConn) readResponse(req *http.Request) (*http.Response, error) {
+	first := true
+	for {
+		if first {
+			// Tell "closed before any byte" apart from a broken response.
+			if _, err := pc.br.Peek(1); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil, errClosedIdle
+				}
+				return nil, err
+			}
+			first = false
+		}
+		resp, err := http.ReadResponse(pc.br, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue
+		}
+		return resp, nil
+	}
+}
+
+// mapErr prefers the context's error when the request was cancelled.
+func (pc *proxyConn) mapErr(req *http.Request, err error) error {
+	if cerr := req.Context().Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// pooledBody is a response body that returns its connection to the pool
+// once read to the end, or closes it when abandoned early.
+type pooledBody struct {
+	pc       *proxyConn
+	body     io.ReadCloser
+	stop     func() bool
+	wrote    chan error
+	reusable bool
+	done     bool
+}
+
+func (b *pooledBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.body.Read(p)
+	if err == io.EOF {
+		b.finish(true)
+	} else if err != nil {
+		b.finish(false)
+	}
+	return n, err
+}
+
+func (b *pooledBody) Close() error {
+	if !b.done {
+		b.finish(false)
+	}
+	return nil
+}
+
+// finish releases the connection: back to the pool when the whole
+// response was read, the request was written and both sides keep the
+// connection alive; closed otherwise.
+func (b *pooledBody) finish(complete bool) {
+	b.done = true
+	stopped := b.stop()
+	ok := complete && b.reusable && stopped
+	if b.wrote != nil {
+		select {
+		case err := <-b.wrote:
+			ok = ok && err == nil
+		default:
+			timer := time.NewTimer(bodyWriteGrace)
+			select {
+			case err := <-b.wrote:
+				ok = ok && err == nil
+			case <-timer.C:
+				ok = false
+				_ = b.pc.conn.Close()
+				<-b.wrote
+			}
+			timer.Stop()
+		}
+	}
+	if ok {
+		b.pc.t.pool.put(b.pc)
+		return
+	}
+	_ = b.pc.conn.Close()
+}
+
+// upgradedBody is the body of a 101 response: the raw stream, with what
+// the response reader had already buffered read first.
+type upgradedBody struct {
+	br   *bufio.Reader
+	conn net.Conn
+}
+
+func (u *upgradedBody) Read(p []byte) (int, error)  { return u.br.Read(p) }
+func (u *upgradedBody) Write(p []byte) (int, error) { return u.conn.Write(p) }
+func (u *upgradedBody) Close() error                { return u.conn.Close() }

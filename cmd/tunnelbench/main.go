@@ -52,6 +52,9 @@ type options struct {
 	frpTLS                              bool
 	timeout                             time.Duration
 	keepLogs                            bool
+	// A/B latency mode (ab.go)
+	abEdge, abAgent string
+	ab              bool
 }
 
 func main() {
@@ -74,11 +77,17 @@ func main() {
 	fs.BoolVar(&o.frpTLS, "frp-tls", false, "keep frp's default TLS between frpc and frps (edgeway runs plain, so default off)")
 	fs.DurationVar(&o.timeout, "timeout", 6*time.Minute, "overall time limit; children are stopped when it expires")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the child logs directory")
+	fs.BoolVar(&o.ab, "ab", false, "latency-only A/B mode: HTTP at -rate through edgeway's HTTP tunnel and through a TCP tunnel, for -edge/-agent and, when given, -b-edge/-b-agent, interleaved (for comparing builds)")
+	fs.StringVar(&o.abEdge, "b-edge", "", "A/B mode: the second edge binary")
+	fs.StringVar(&o.abAgent, "b-agent", "", "A/B mode: the second agent binary (default: -agent)")
 	sessions := fs.Int("sessions", 0, "idle-session memory mode: open N idle agent sessions to one edge and report its RSS (0: off)")
 	_ = fs.Parse(os.Args[1:])
 	o.total = *totalMiB << 20
 	if *sessions > 0 {
 		os.Exit(runSessions(o, *sessions))
+	}
+	if o.ab {
+		os.Exit(runAB(o))
 	}
 	os.Exit(run(o))
 }
@@ -825,31 +834,12 @@ func run(o options) int {
 	}
 	defer watchdog.Stop()
 
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	readyFile := filepath.Join(logDir, "sink.addr")
-	sink, err := start(logDir, "sink", self, "-sink", "-ready", readyFile)
+	sink, sinkTCP, sinkHTTP, err := startSink(logDir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		cleanup()
 		return 1
 	}
-	if err := waitFor("sink", 10*time.Second, sink, func() bool { _, err := os.Stat(readyFile); return err == nil }); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		cleanup()
-		return 1
-	}
-	b, _ := os.ReadFile(readyFile)
-	addrs := strings.Fields(string(b))
-	if len(addrs) != 2 {
-		fmt.Fprintf(os.Stderr, "sink: bad ready file %q\n", b)
-		cleanup()
-		return 1
-	}
-	sinkTCP, sinkHTTP := addrs[0], addrs[1]
 	logf("sink process: tcp %s, http %s; logs in %s", sinkTCP, sinkHTTP, logDir)
 
 	results := map[string]measurement{}
@@ -913,6 +903,29 @@ func run(o options) int {
 	}
 	logf("done in %s", time.Since(t0).Round(100*time.Millisecond))
 	return code
+}
+
+// startSink starts the sink process (this binary with -sink) and returns
+// its TCP and HTTP addresses.
+func startSink(logDir string) (sink *proc, tcpAddr, httpAddr string, err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", "", err
+	}
+	readyFile := filepath.Join(logDir, "sink.addr")
+	sink, err = start(logDir, "sink", self, "-sink", "-ready", readyFile)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if err := waitFor("sink", 10*time.Second, sink, func() bool { _, err := os.Stat(readyFile); return err == nil }); err != nil {
+		return nil, "", "", err
+	}
+	b, _ := os.ReadFile(readyFile)
+	addrs := strings.Fields(string(b))
+	if len(addrs) != 2 {
+		return nil, "", "", fmt.Errorf("sink: bad ready file %q", b)
+	}
+	return sink, addrs[0], addrs[1], nil
 }
 
 // ---------------------------------------------------------------- report

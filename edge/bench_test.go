@@ -131,6 +131,13 @@ func BenchmarkHTTPRequest(b *testing.B) {
 		sess := te.connect(b, httpLocal(local.Listener.Addr().String()))
 		benchHTTP(b, te.client(b), sess.Tunnels()[0].PublicURL)
 	})
+	// The same requests through a TCP tunnel: the floor for the HTTP
+	// front end, which also parses and rewrites each request.
+	b.Run("edge+agent-tcp-tunnel", func(b *testing.B) {
+		te := startEdge(b)
+		sess := te.connect(b, tcpLocal(local.Listener.Addr().String()))
+		benchHTTP(b, &http.Client{}, "http://"+tcpAddr(b, sess.Tunnels()[0].PublicURL))
+	})
 	// The same with an enforced endpoint IP restriction of 10,000 rules that lets the client in:
 	// every request is decided before its stream to the agent opens.
 	b.Run("edge+agent+ip-restriction", func(b *testing.B) {

@@ -1,12 +1,10 @@
 package edge
 
 import (
-	"context"
 	"fmt"
 	"html"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"strings"
 	"sync"
 	"time"
@@ -23,98 +21,10 @@ var errTunnelGone = proto.Errorf(proto.CodeTunnelNotFound, "the tunnel went offl
 const transportSuffix = ".tunnel.edgeway.internal"
 
 func (s *Server) setupHTTP() {
-	s.proxy = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetXForwarded()
-			pr.Out.Host = pr.In.Host
-		},
-		Transport:  &tunnelTransport{s: s},
-		BufferPool: bufferPool{},
-		ErrorLog:   slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		ModifyResponse: func(resp *http.Response) error {
-			s.m.httpRequest(resp.StatusCode)
-			return nil
-		},
-		ErrorHandler: s.proxyError,
-	}
-	s.httpSrv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	s.httpsSrv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
 	s.opsSrv = &http.Server{
 		Handler:           s.opsHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-}
-
-// ServeHTTP routes a public request by its Host header to the agent
-// serving that host.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	host := hostOnly(r.Host)
-	s.mu.RLock()
-	ep := s.endpoints[httpKey(host)]
-	var t *tunnel
-	if ep != nil {
-		t = ep.pick()
-	}
-	s.mu.RUnlock()
-	if t == nil {
-		s.m.httpRequest(http.StatusNotFound)
-		s.errorPage(w, r, http.StatusNotFound, proto.CodeTunnelNotFound,
-			"Tunnel "+host+" not found",
-			fmt.Sprintf("No agent is serving %s in region %s (%s). Start one with: agent http 8080", host, s.cfg.Region, s.cfg.Region.Name()))
-		return
-	}
-	if s.ipPolicies.Load() != nil {
-		ip := remoteIP(r.RemoteAddr)
-		decision, blocked := s.ipCheck(t.sess.grant.AccountID, ip, host)
-		if blocked {
-			s.ipBlockedPage(w, r, host, ip)
-			return
-		}
-		if decision != "" {
-			r = r.WithContext(context.WithValue(r.Context(), ipDecisionKey{}, ipDecisionValues[decision]))
-		}
-	}
-	r.URL.Scheme = "http"
-	r.URL.Host = t.key
-	s.proxy.ServeHTTP(w, r)
-}
-
-func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	host := hostOnly(r.Host)
-	if r.Context().Err() != nil {
-		// The visitor went away; nobody is left to read a page.
-		return
-	}
-	s.m.httpRequest(http.StatusBadGateway)
-	switch proto.CodeOf(err) {
-	case proto.CodeUpstreamUnreachable:
-		forwards := ""
-		if t := s.tunnelByKey(hostOnly(r.URL.Host)); t != nil && t.forwardsTo != "" {
-			forwards = " at " + t.forwardsTo
-		}
-		s.errorPage(w, r, http.StatusBadGateway, proto.CodeUpstreamUnreachable,
-			"Tunnel "+host+" is online, but its local service is not responding",
-			"The agent for "+host+" could not reach the local service"+forwards+". Make sure it is running.")
-	case proto.CodeTunnelNotFound:
-		s.errorPage(w, r, http.StatusBadGateway, proto.CodeTunnelNotFound,
-			"Tunnel "+host+" went offline",
-			"The agent serving "+host+" disconnected while the request was in flight.")
-	default:
-		s.log.Debug("proxy request failed", slog.String("host", host), slog.Any("err", err))
-		s.errorPage(w, r, http.StatusBadGateway, "ERR_BAD_GATEWAY",
-			"Tunnel "+host+" failed to answer",
-			"The request to "+host+" could not be completed through its agent.")
 	}
 }
 
@@ -143,12 +53,6 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, c
 `, status, html.EscapeString(http.StatusText(status)), html.EscapeString(title), html.EscapeString(detail), status, code, s.cfg.Region)
 }
 
-func (s *Server) tunnelByKey(key string) *tunnel {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.byKey[key]
-}
-
 // hostOnly returns host without its port, lower-cased.
 func hostOnly(hostport string) string {
 	host := hostport
@@ -164,10 +68,5 @@ func hostOnly(hostport string) string {
 	return host
 }
 
-// bufferPool adapts the shared copy buffers to httputil.BufferPool.
-type bufferPool struct{}
-
+// httpBufs are the response body copy buffers.
 var httpBufs = sync.Pool{New: func() any { return make([]byte, 32<<10) }}
-
-func (bufferPool) Get() []byte  { return httpBufs.Get().([]byte) }
-func (bufferPool) Put(b []byte) { httpBufs.Put(b) } //nolint:staticcheck // fixed-size slices

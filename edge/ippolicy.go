@@ -2,10 +2,8 @@ package edge
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 
 	"github.com/edgeway/edgeway/internal/ipmatch"
@@ -21,8 +19,7 @@ type ipPolicy struct {
 	epoch         uint64 // Server.ipEpoch when it was installed
 }
 
-// IP policy decisions, as recorded on requests (IPPolicyDecision) and logged as
-// ip_policy.decision.
+// IP policy decisions, as logged (ip_policy.decision).
 const (
 	// IPAllowed: the account's endpoint restriction allows the client.
 	IPAllowed = "allow"
@@ -31,18 +28,6 @@ const (
 	// IPWarned: the restriction denies the client but is not enforced; it passed.
 	IPWarned = "warn"
 )
-
-type ipDecisionKey struct{}
-
-// The decisions as interface values made once, so recording one on a request allocates no string.
-var ipDecisionValues = map[string]any{IPAllowed: IPAllowed, IPDenied: IPDenied, IPWarned: IPWarned}
-
-// IPPolicyDecision returns the endpoint IP restriction's decision recorded on a request's
-// context ("" when the account has no endpoint restriction).
-func IPPolicyDecision(ctx context.Context) string {
-	d, _ := ctx.Value(ipDecisionKey{}).(string)
-	return d
-}
 
 func compileIPPolicy(set proto.IPPolicySet) *ipPolicy {
 	if set.RestrictionID == "" {
@@ -167,12 +152,4 @@ func connIP(c net.Conn) netip.Addr {
 		return ipmatch.NormalizeAddr(a.AddrPort().Addr())
 	}
 	return remoteIP(c.RemoteAddr().String())
-}
-
-// ipBlockedPage refuses an HTTP request denied by the endpoint restriction.
-func (s *Server) ipBlockedPage(w http.ResponseWriter, r *http.Request, host string, ip netip.Addr) {
-	s.m.httpRequest(http.StatusForbidden)
-	s.errorPage(w, r, http.StatusForbidden, proto.CodeEndpointIPBlocked,
-		"Access to "+host+" from "+ip.String()+" is not allowed",
-		fmt.Sprintf("Your IP address %s is not allowed by the IP restriction of the account that serves %s.", ip, host))
 }

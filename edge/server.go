@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -41,8 +40,8 @@ type Server struct {
 	agentTLS *tls.Config      // nil: plain agent listener
 
 	httpLn, httpsLn, agentLn, opsLn net.Listener
-	httpSrv, httpsSrv, opsSrv       *http.Server
-	proxy                           *httputil.ReverseProxy
+	opsSrv                          *http.Server
+	front                           frontConns // public HTTP(S) visitor connections
 	httpPort, httpsPort             int
 
 	baseCtx    context.Context
@@ -213,16 +212,17 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	errc := make(chan error, 4)
-	serve := func(name string, srv *http.Server, ln net.Listener) {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve %s: %w", name, err)
-		}
-	}
-	go serve("http", s.httpSrv, s.httpLn)
+	s.front.wg.Add(1)
+	go s.acceptVisitors(s.httpLn, false)
 	if s.httpsLn != nil {
-		go serve("https", s.httpsSrv, s.httpsLn)
+		s.front.wg.Add(1)
+		go s.acceptVisitors(s.httpsLn, true)
 	}
-	go serve("ops", s.opsSrv, s.opsLn)
+	go func() {
+		if err := s.opsSrv.Serve(s.opsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve ops: %w", err)
+		}
+	}()
 	s.agentWG.Add(1)
 	go s.acceptAgents()
 	s.log.Info("edge serving",
@@ -266,13 +266,19 @@ func (s *Server) drain() {
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, srv := range []*http.Server{s.httpSrv, s.httpsSrv} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = srv.Shutdown(dctx)
-		}()
+	_ = s.httpLn.Close()
+	if s.httpsLn != nil {
+		_ = s.httpsLn.Close()
 	}
+	s.front.startDrain()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Requests in progress finish (their connections close after).
+		for s.front.busy() > 0 && dctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -302,6 +308,8 @@ func (s *Server) drain() {
 	s.mu.Unlock()
 	s.agentWG.Wait()
 	s.publicWG.Wait()
+	s.front.closeAll()
+	s.front.wg.Wait()
 	octx, ocancel := context.WithTimeout(context.Background(), time.Second)
 	defer ocancel()
 	_ = s.opsSrv.Shutdown(octx)

@@ -11,13 +11,11 @@ import (
 	"time"
 )
 
-// tunnelTransport is the http.RoundTripper behind the public HTTP proxy.
-// It writes each request and reads its response on the calling goroutine
-// (the request's), over a proxy stream to the agent kept alive between
-// requests in a pool per tunnel. net/http's Transport would add a read
-// and a write goroutine per connection and two goroutine handoffs per
-// request, which showed as most of the proxy's added tail latency.
-type tunnelTransport struct{ s *Server }
+// The agent side of the public HTTP proxy: each request is written and
+// its response read on the visitor connection's goroutine (front.go), over
+// a proxy stream to the agent kept alive between requests in a pool per
+// tunnel. net/http's Transport would add a read and a write goroutine per
+// connection and two goroutine handoffs per request.
 
 const (
 	// maxIdlePerTunnel bounds the idle streams kept for one tunnel.
@@ -131,20 +129,15 @@ func (p *connPool) closeIdle() {
 	}
 }
 
-// RoundTrip sends req to the tunnel named by req.URL.Host (a transport key)
-// and returns its response. The response body hands the connection back to
-// the pool once read to the end.
-func (tt *tunnelTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	t := tt.s.tunnelByKey(hostOnly(req.URL.Host))
-	if t == nil {
-		closeBody(req)
-		return nil, errTunnelGone
-	}
+// roundTrip sends req to the tunnel's local service and returns its
+// response. The response body hands the connection back to the pool once
+// read to the end. cc, when not nil, lets the caller abort the request.
+func (t *tunnel) roundTrip(req *http.Request, cc *canceler) (*http.Response, error) {
 	replayable := req.Body == nil || req.Body == http.NoBody
 	for {
 		pc, reused := t.pool.get(), true
 		if pc == nil {
-			conn, err := t.open(req.Context(), "")
+			conn, err := t.open(context.Background(), "")
 			if err != nil {
 				closeBody(req)
 				return nil, err
@@ -152,19 +145,74 @@ func (tt *tunnelTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			pc, reused = &proxyConn{t: t, conn: conn,
 				br: bufio.NewReaderSize(conn, proxyBufSize), bw: bufio.NewWriterSize(conn, proxyBufSize)}, false
 		}
-		resp, err := pc.roundTrip(req)
+		resp, err := pc.roundTrip(req, cc)
 		if err == nil {
 			return resp, nil
 		}
 		// A kept-alive connection the local service closed just as the
 		// request went out: try once more on a new one, as net/http does,
 		// when the request can be sent again.
-		if reused && replayable && idempotent(req) && errors.Is(err, errClosedIdle) && req.Context().Err() == nil {
+		if reused && replayable && idempotent(req) && errors.Is(err, errClosedIdle) && !cc.cancelled() {
 			continue
 		}
 		return nil, err
 	}
 }
+
+// canceler aborts a request in flight by closing its proxy stream.
+type canceler struct {
+	mu   sync.Mutex
+	conn net.Conn
+	done bool
+}
+
+// set attaches the request's stream; false if the request was cancelled.
+func (c *canceler) set(conn net.Conn) bool {
+	if c == nil {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return false
+	}
+	c.conn = conn
+	return true
+}
+
+// release detaches the stream (the request is complete); false if the
+// request was cancelled meanwhile.
+func (c *canceler) release() bool {
+	if c == nil {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn = nil
+	return !c.done
+}
+
+// cancel closes the request's stream, if any, and refuses later ones.
+func (c *canceler) cancel() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = true
+	if c.conn != nil {
+		_ = c.conn.Close()
+	}
+}
+
+func (c *canceler) cancelled() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done
+}
+
+// errCancelled reports a request whose visitor went away.
+var errCancelled = errors.New("the visitor went away")
 
 // errClosedIdle reports a reused connection that ended before a response
 // byte arrived.
@@ -186,14 +234,29 @@ func closeBody(req *http.Request) {
 	}
 }
 
+// bodyAborter is a request body whose blocked read can be cut off (the
+// front end's trackedBody).
+type bodyAborter interface{ abortRead() }
+
+func abortBody(req *http.Request) {
+	if a, ok := req.Body.(bodyAborter); ok {
+		a.abortRead()
+	}
+}
+
 // roundTrip writes req on pc and reads the response head. Requests without
 // a body are written inline; a body is written by its own goroutine while
 // the response is read, so a local service may answer (or stream) before
 // it has read the whole request.
-func (pc *proxyConn) roundTrip(req *http.Request) (*http.Response, error) {
+func (pc *proxyConn) roundTrip(req *http.Request, cc *canceler) (*http.Response, error) {
 	// Cancelling the request (the visitor went away) closes the stream,
 	// which unblocks a read or write in progress.
-	stop := context.AfterFunc(req.Context(), func() { _ = pc.conn.Close() })
+	if !cc.set(pc.conn) {
+		pc.t.pool.put(pc)
+		closeBody(req)
+		return nil, errCancelled
+	}
+	stop := cc.release
 	var wrote chan error
 	if req.Body == nil || req.Body == http.NoBody {
 		err := req.Write(pc.bw)
@@ -203,7 +266,7 @@ func (pc *proxyConn) roundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			stop()
 			_ = pc.conn.Close()
-			return nil, pc.mapErr(req, err)
+			return nil, mapErr(cc, err)
 		}
 	} else {
 		wrote = make(chan error, 1)
@@ -225,22 +288,24 @@ func (pc *proxyConn) roundTrip(req *http.Request) (*http.Response, error) {
 		stop()
 		_ = pc.conn.Close()
 		if wrote != nil {
+			abortBody(req)
 			<-wrote
 		}
-		return nil, pc.mapErr(req, err)
+		return nil, mapErr(cc, err)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The stream now belongs to the upgraded connection (WebSocket);
 		// ReverseProxy joins it to the visitor's.
 		stop()
 		if wrote != nil {
+			abortBody(req)
 			<-wrote
 		}
 		resp.Body = &upgradedBody{br: pc.br, conn: pc.conn}
 		return resp, nil
 	}
 	reusable := !resp.Close && !req.Close && resp.ProtoAtLeast(1, 1)
-	body := &pooledBody{pc: pc, body: resp.Body, stop: stop, wrote: wrote, reusable: reusable}
+	body := &pooledBody{pc: pc, req: req, body: resp.Body, stop: stop, wrote: wrote, reusable: reusable}
 	if resp.Body == http.NoBody {
 		body.finish(true)
 		return resp, nil
@@ -276,10 +341,11 @@ func (pc *proxyConn) readResponse(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// mapErr prefers the context's error when the request was cancelled.
-func (pc *proxyConn) mapErr(req *http.Request, err error) error {
-	if cerr := req.Context().Err(); cerr != nil {
-		return cerr
+// mapErr reports a cancelled request as such rather than as the error of
+// its closed stream.
+func mapErr(cc *canceler, err error) error {
+	if cc.cancelled() {
+		return errCancelled
 	}
 	return err
 }
@@ -288,6 +354,7 @@ func (pc *proxyConn) mapErr(req *http.Request, err error) error {
 // once read to the end, or closes it when abandoned early.
 type pooledBody struct {
 	pc       *proxyConn
+	req      *http.Request
 	body     io.ReadCloser
 	stop     func() bool
 	wrote    chan error
@@ -307,6 +374,10 @@ func (b *pooledBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// more reports whether more of the response is buffered already (the
+// front end then holds its flush).
+func (b *pooledBody) more() bool { return b.pc.br.Buffered() > 0 }
 
 func (b *pooledBody) Close() error {
 	if !b.done {
@@ -334,6 +405,7 @@ func (b *pooledBody) finish(complete bool) {
 			case <-timer.C:
 				ok = false
 				_ = b.pc.conn.Close()
+				abortBody(b.req)
 				<-b.wrote
 			}
 			timer.Stop()

@@ -38,15 +38,24 @@ func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 // TestSpliceSocketToSocket: TCP source -> ReadFrom -> yamux over TCP ->
 // WriteTo -> TCP destination, the path of a TCP tunnel through an edge and
 // an agent, with both ends spliced on Linux. Four streams carry 8 MiB each
-// in random pieces while the destinations read slowly at first (the
-// receive pipe fills and the rest goes through chunks), and every byte
-// arrives in order.
+// in random pieces while the destinations read slowly at first, and every
+// byte arrives in order. With yamux's default window (256 KiB, less than a
+// pipe) one receive pipe per stream does; with Edgeway's 8 MiB window a
+// full receive pipe is followed by more (up to the window), so no byte
+// falls back to chunks once a stream splices.
 func TestSpliceSocketToSocket(t *testing.T) {
+	t.Run("default window", func(t *testing.T) { spliceSocketToSocket(t, 256<<10) })
+	t.Run("8 MiB window", func(t *testing.T) { spliceSocketToSocket(t, 8<<20) })
+}
+
+func spliceSocketToSocket(t *testing.T, window uint32) {
 	clientConn, serverConn := testConnTCP(t)
-	client, server := testClientServerConfig(t, clientConn, serverConn, bulkConf(), bulkConf())
+	conf := bulkConf()
+	conf.MaxStreamWindowSize = window
+	client, server := testClientServerConfig(t, clientConn, serverConn, conf, conf)
 	const streams, size = 4, 8 << 20
 	out0, in0, full0, to0 := spliceCounts.out.Load(), spliceCounts.in.Load(), spliceCounts.inFull.Load(), spliceCounts.to.Load()
-	pipes0 := spliceCounts.pipes.Load()
+	pipes0, fallback0 := spliceCounts.pipes.Load(), spliceCounts.fallback.Load()
 	errs := make(chan error, 8*streams)
 	var wg sync.WaitGroup
 	for i := 0; i < streams; i++ {
@@ -122,9 +131,14 @@ func TestSpliceSocketToSocket(t *testing.T) {
 		}
 	}
 	out, in, full, to := spliceCounts.out.Load()-out0, spliceCounts.in.Load()-in0, spliceCounts.inFull.Load()-full0, spliceCounts.to.Load()-to0
-	t.Logf("spliced: sent %d, received %d (+%d through chunks, the pipe full), written out %d", out, in, full, to)
-	if p := spliceCounts.pipes.Load() - pipes0; p != 2*streams {
-		t.Errorf("%d pipes made, want %d (one per stream and side)", p, 2*streams)
+	fallback, pipes := spliceCounts.fallback.Load()-fallback0, spliceCounts.pipes.Load()-pipes0
+	t.Logf("spliced: sent %d, received %d (%d bytes met a full pipe; %d through chunks), written out %d; %d pipes", out, in, full, fallback, to, pipes)
+	if window <= pipeSize {
+		if pipes != 2*streams {
+			t.Errorf("%d pipes made, want %d (one per stream and side)", pipes, 2*streams)
+		}
+	} else if fallback != 0 || pipes <= 2*streams {
+		t.Errorf("%d bytes through chunks with a window of %d, %d pipes: want none, and more than one receive pipe per stream", fallback, window, pipes)
 	}
 	if out != streams*size {
 		t.Errorf("%d bytes were sent from pipes, want all %d", out, streams*size)

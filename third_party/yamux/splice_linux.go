@@ -29,7 +29,10 @@ const (
 var spliceCounts struct {
 	out, in, inFull, to atomic.Int64
 	pipes               atomic.Int64 // pipes created
+	fallback            atomic.Int64 // received through chunks although the stream had pipes (all full)
 }
+
+func countFallback(n int) { spliceCounts.fallback.Add(int64(n)) }
 
 // openPipes counts the pipes open now (OpenPipes).
 var openPipes atomic.Int64
@@ -52,10 +55,13 @@ func rawConnOf(conn io.ReadWriteCloser) syscall.RawConn {
 	return rc
 }
 
-// splicePipe is a non-blocking pipe carrying one frame at a time.
+// splicePipe is a non-blocking pipe. A send pipe carries one frame at a
+// time; a stream's receive pipes queue frame bodies (queued bytes, counted
+// under recvLock).
 type splicePipe struct {
-	r, w int
-	size int
+	r, w   int
+	size   int
+	queued int
 }
 
 func newSplicePipe() (*splicePipe, error) {
@@ -67,6 +73,8 @@ func newSplicePipe() (*splicePipe, error) {
 	openPipes.Add(1)
 	p := &splicePipe{r: fds[0], w: fds[1], size: 64 << 10}
 	// A bigger pipe means bigger frames; the default (64 KiB) still works.
+	// Beyond /proc/sys/fs/pipe-max-size (1 MiB by default) needs
+	// CAP_SYS_RESOURCE: a stream uses several pipes instead.
 	_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, uintptr(p.w), fSetPipeSz, pipeSize)
 	if n, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(p.w), fGetPipeSz, 0); errno == 0 && n > 0 {
 		p.size = int(n)
@@ -152,9 +160,9 @@ func (s *Session) spliceOut(pipeFD, n int) error {
 
 // ---- receiving: session connection -> pipe -> destination socket
 
-// startPipe registers WriteTo as a user of the stream's receive pipe,
-// creating one when create is set and the session can splice. It reports
-// whether WriteTo uses the pipe (and must call stopPipe).
+// startPipe registers WriteTo as a user of the stream's receive pipes,
+// creating the first one when create is set and the session can splice.
+// It reports whether WriteTo uses the pipes (and must call stopPipe).
 func (s *Stream) startPipe(create bool) bool {
 	s.recvLock.Lock()
 	defer s.recvLock.Unlock()
@@ -167,15 +175,36 @@ func (s *Stream) startPipe(create bool) bool {
 			return false
 		}
 		s.rxPipe = p
+		s.rxPipes = append(s.rxPipes, p)
 	}
 	s.rxUsers++
 	return true
 }
 
-// pipeCopy copies n queued pipe bytes to w through a buffer (a WriteTo
-// into something other than a TCP connection after an earlier one left
-// bytes in the pipe).
-func (s *Stream) pipeCopy(w io.Writer, n int) (int, error) {
+// nextPipeLocked returns an empty receive pipe other than the current one
+// (full), making one while the stream has fewer than the receive window
+// needs (the window is larger than a pipe), or nil. recvLock must be held.
+func (s *Stream) nextPipeLocked() *splicePipe {
+	for _, p := range s.rxPipes {
+		if p != s.rxPipe && p.queued == 0 {
+			return p
+		}
+	}
+	if len(s.rxPipes)*pipeSize >= int(s.session.config.MaxStreamWindowSize) {
+		return nil
+	}
+	p, err := newSplicePipe()
+	if err != nil {
+		return nil
+	}
+	s.rxPipes = append(s.rxPipes, p)
+	return p
+}
+
+// pipeCopy copies n bytes queued in pipe p to w through a buffer (a
+// WriteTo into something other than a TCP connection after an earlier one
+// left bytes in the pipe).
+func (s *Stream) pipeCopy(w io.Writer, p *splicePipe, n int) (int, error) {
 	buf := make([]byte, 64<<10)
 	done := 0
 	for done < n {
@@ -183,7 +212,7 @@ func (s *Stream) pipeCopy(w io.Writer, n int) (int, error) {
 		if want > len(buf) {
 			want = len(buf)
 		}
-		m, err := syscall.Read(s.rxPipe.r, buf[:want])
+		m, err := syscall.Read(p.r, buf[:want])
 		if err == syscall.EINTR {
 			continue
 		}
@@ -199,8 +228,8 @@ func (s *Stream) pipeCopy(w io.Writer, n int) (int, error) {
 	return done, nil
 }
 
-// stopPipe ends WriteTo's use of the pipe; dead marks it for closing once
-// nobody uses it (WriteTo took everything: it is empty).
+// stopPipe ends WriteTo's use of the pipes; dead marks them for closing
+// once nobody uses them (WriteTo took everything: they are empty).
 func (s *Stream) stopPipe(dead bool) {
 	s.recvLock.Lock()
 	defer s.recvLock.Unlock()
@@ -216,7 +245,7 @@ func (s *Stream) stopPipe(dead bool) {
 	}
 }
 
-// releasePipe closes the pipe once nobody uses it (the stream is done).
+// releasePipe closes the pipes once nobody uses them (the stream is done).
 func (s *Stream) releasePipe() {
 	s.recvLock.Lock()
 	defer s.recvLock.Unlock()
@@ -226,13 +255,17 @@ func (s *Stream) releasePipe() {
 	}
 }
 
-// closePipeLocked closes the pipe; bytes still in it are dropped from the
-// queue. recvLock must be held and nobody may be using the pipe.
+// closePipeLocked closes the pipes; bytes still in them are dropped from
+// the queue. recvLock must be held and nobody may be using the pipes.
 func (s *Stream) closePipeLocked() {
 	if s.rxPipe == nil {
 		return
 	}
-	s.rxPipe.close()
+	for _, p := range s.rxPipes {
+		p.close()
+	}
+	clear(s.rxPipes)
+	s.rxPipes = s.rxPipes[:0]
 	s.rxPipe = nil
 	kept := s.recvQ[:0]
 	for _, c := range s.recvQ {
@@ -246,20 +279,21 @@ func (s *Stream) closePipeLocked() {
 	s.recvQ = kept
 }
 
-// readPipeLocked reads queued pipe bytes into b (Read after WriteTo
+// readPipeLocked reads bytes queued in pipe p into b (Read after WriteTo
 // returned early). recvLock must be held.
-func (s *Stream) readPipeLocked(b []byte) int {
-	if s.rxPipe == nil || len(b) == 0 {
+func (s *Stream) readPipeLocked(p *splicePipe, b []byte) int {
+	if p == nil || len(b) == 0 {
 		return 0
 	}
 	for {
-		n, err := syscall.Read(s.rxPipe.r, b)
+		n, err := syscall.Read(p.r, b)
 		if err == syscall.EINTR {
 			continue
 		}
 		if n < 0 {
 			return 0
 		}
+		p.queued -= n
 		return n
 	}
 }
@@ -325,13 +359,13 @@ func socketInq(fd uintptr) int {
 	return int(n)
 }
 
-// spliceTo moves n queued pipe bytes to dst.
-func (s *Stream) spliceTo(dst *net.TCPConn, n int) (int, error) {
+// spliceTo moves n bytes queued in pipe p to dst.
+func (s *Stream) spliceTo(dst *net.TCPConn, p *splicePipe, n int) (int, error) {
 	rc, err := dst.SyscallConn()
 	if err != nil {
 		return 0, err
 	}
-	done, err := drainPipe(rc, s.rxPipe.r, n)
+	done, err := drainPipe(rc, p.r, n)
 	spliceCounts.to.Add(int64(done))
 	return done, err
 }

@@ -19,13 +19,16 @@ func (s *Stream) spliceFrom(*net.TCPConn) (int64, error, bool) { return 0, nil, 
 
 func (s *Session) spliceOut(int, int) error { return syscall.ENOTSUP }
 
-type splicePipe struct{}
+type splicePipe struct{ queued int }
 
-func (s *Stream) startPipe(bool) bool                     { return false }
-func (s *Stream) stopPipe(bool)                           {}
-func (s *Stream) releasePipe()                            {}
-func (s *Stream) closePipeLocked()                        {}
-func (s *Stream) readPipeLocked([]byte) int               { return 0 }
-func (s *Stream) pipeCopy(io.Writer, int) (int, error)    { return 0, syscall.ENOTSUP }
-func (s *Stream) spliceTo(*net.TCPConn, int) (int, error) { return 0, syscall.ENOTSUP }
-func (s *Session) spliceIn(*splicePipe, int) (int, error) { return 0, syscall.ENOTSUP }
+func countFallback(int) {}
+
+func (s *Stream) startPipe(bool) bool                                  { return false }
+func (s *Stream) stopPipe(bool)                                        {}
+func (s *Stream) releasePipe()                                         {}
+func (s *Stream) closePipeLocked()                                     {}
+func (s *Stream) nextPipeLocked() *splicePipe                          { return nil }
+func (s *Stream) readPipeLocked(*splicePipe, []byte) int               { return 0 }
+func (s *Stream) pipeCopy(io.Writer, *splicePipe, int) (int, error)    { return 0, syscall.ENOTSUP }
+func (s *Stream) spliceTo(*net.TCPConn, *splicePipe, int) (int, error) { return 0, syscall.ENOTSUP }
+func (s *Session) spliceIn(*splicePipe, int) (int, error)              { return 0, syscall.ENOTSUP }

@@ -45,12 +45,15 @@ type Stream struct {
 	recvPending uint32
 	recvLock    sync.Mutex
 
-	// rxPipe, set while WriteTo splices into a TCP connection, receives
+	// rxPipes, made while WriteTo splices into a TCP connection, receive
 	// frame bodies straight from the session connection (edgeway patch;
-	// Linux). recvQ entries without a buffer are bytes waiting in it.
-	// rxUsers counts WriteTo and the receive loop while they use it;
-	// rxDead: close it once nobody does.
+	// Linux); rxPipe is the one being filled. When it is full (a slow
+	// destination) the receive loop goes on in an empty one, up to a
+	// receive window's worth. recvQ entries without a buffer are bytes
+	// waiting in a pipe. rxUsers counts WriteTo and the receive loop
+	// while they use them; rxDead: close them once nobody does.
 	rxPipe  *splicePipe
+	rxPipes []*splicePipe
 	rxDead  bool
 	rxUsers int
 
@@ -556,23 +559,33 @@ func (s *Stream) readData(hdr header, flags uint16, conn io.Reader) error {
 	s.recvLock.Unlock()
 
 	left := int(length)
-	if pipe != nil {
-		// Move what fits into the pipe; the rest (the pipe filled up)
-		// follows through chunks, in order.
+	hadPipe := pipe != nil
+	for pipe != nil {
+		// Move what fits into the pipe; when it fills up, go on in an
+		// empty one, and when there is none, through chunks, in order.
 		moved, err := s.session.spliceIn(pipe, left)
 		left -= moved
 		s.recvLock.Lock()
-		s.rxUsers--
 		if moved > 0 {
-			s.recvQ = append(s.recvQ, recvChunk{end: moved})
+			s.recvQ = append(s.recvQ, recvChunk{pipe: pipe, end: moved})
 			s.recvLen += uint32(moved)
 			s.recvPending -= uint32(moved)
+			pipe.queued += moved
 		}
 		if err != nil {
 			s.recvPending -= uint32(left)
 		}
-		if s.rxDead && s.rxUsers == 0 {
-			s.closePipeLocked()
+		next := (*splicePipe)(nil)
+		if err == nil && left > 0 && !s.rxDead {
+			if next = s.nextPipeLocked(); next != nil {
+				s.rxPipe = next
+			}
+		}
+		if next == nil {
+			s.rxUsers--
+			if s.rxDead && s.rxUsers == 0 {
+				s.closePipeLocked()
+			}
 		}
 		s.recvLock.Unlock()
 		asyncNotify(s.recvNotifyCh)
@@ -580,8 +593,12 @@ func (s *Stream) readData(hdr header, flags uint16, conn io.Reader) error {
 			s.session.logger.Printf("[ERR] yamux: Failed to read stream data: %v", err)
 			return err
 		}
+		pipe = next
 	}
 
+	if hadPipe && left > 0 {
+		countFallback(left)
+	}
 	for left > 0 {
 		buf := getChunk(left)
 		n := len(*buf)
@@ -626,7 +643,7 @@ func (s *Stream) readQueued(b []byte) (n int) {
 			if end > len(b) {
 				end = len(b)
 			}
-			m = s.readPipeLocked(b[n:end])
+			m = s.readPipeLocked(c.pipe, b[n:end])
 			if m == 0 {
 				break
 			}
@@ -668,11 +685,11 @@ func (s *Stream) WriteTo(w io.Writer) (written int64, err error) {
 	var (
 		chunks []recvChunk
 		bufs   net.Buffers
+		bulk   int
 	)
 	dst, _ := w.(*net.TCPConn)
-	// A pipe costs two descriptors: a stream gets one once spliceAfter
-	// bytes were queued at once (bulk data), or when an earlier WriteTo
-	// left one.
+	// A pipe costs two descriptors: a stream gets one once it carries
+	// bulk data (spliceAfter), or when an earlier WriteTo left one.
 	piped := s.startPipe(false)
 	for {
 		chunks, err = s.takeQueued(chunks[:0])
@@ -688,14 +705,28 @@ func (s *Stream) WriteTo(w io.Writer) (written int64, err error) {
 		}
 		bufs = bufs[:0]
 		var size uint32
+		for i := range chunks {
+			size += uint32(chunks[i].end - chunks[i].off)
+		}
+		// Bulk data: consecutive batches of at least bulkBatch bytes
+		// adding up to spliceAfter. The pipe then takes the frames that
+		// arrive while this batch is written.
+		if size >= bulkBatch {
+			bulk += int(size)
+		} else {
+			bulk = 0
+		}
+		if !piped && dst != nil && bulk >= spliceAfter {
+			piped = s.startPipe(true)
+		}
 		var werr error
-		for _, c := range chunks {
-			size += uint32(c.end - c.off)
+		for i := range chunks {
+			c := &chunks[i]
 			if c.buf != nil {
 				bufs = append(bufs, (*c.buf)[c.off:c.end])
 				continue
 			}
-			// Bytes in the pipe: what precedes them goes first.
+			// Bytes in a pipe: what precedes them goes first.
 			if len(bufs) > 0 {
 				var n int64
 				n, werr = bufs.WriteTo(w)
@@ -705,9 +736,9 @@ func (s *Stream) WriteTo(w io.Writer) (written int64, err error) {
 			if werr == nil {
 				var n int
 				if dst != nil {
-					n, werr = s.spliceTo(dst, c.end-c.off)
+					n, werr = s.spliceTo(dst, c.pipe, c.end-c.off)
 				} else {
-					n, werr = s.pipeCopy(w, c.end-c.off)
+					n, werr = s.pipeCopy(w, c.pipe, c.end-c.off)
 				}
 				written += int64(n)
 			}
@@ -720,13 +751,17 @@ func (s *Stream) WriteTo(w io.Writer) (written int64, err error) {
 			n, werr = bufs.WriteTo(w)
 			written += n
 		}
+		s.recvLock.Lock()
 		for i := range chunks {
 			if chunks[i].buf != nil {
 				putChunk(chunks[i].buf)
+			} else if p := chunks[i].pipe; p != nil {
+				// Out of the pipe (or, after an error, about to be
+				// dropped with it): the receive loop may refill it.
+				p.queued -= chunks[i].end - chunks[i].off
 			}
 			chunks[i] = recvChunk{}
 		}
-		s.recvLock.Lock()
 		s.recvPending -= size
 		s.recvLock.Unlock()
 		if werr != nil {
@@ -739,18 +774,19 @@ func (s *Stream) WriteTo(w io.Writer) (written int64, err error) {
 			return written, err
 		}
 		asyncNotify(s.recvNotifyCh)
-		if !piped && dst != nil && size >= spliceAfter {
-			piped = s.startPipe(true)
-		}
+
 	}
 }
 
-// spliceAfter is how many bytes must be queued at once (bulk data: the
-// receive loop outpaces the destination) for the stream to get a receive
-// pipe. A total over the stream's life would not do: a kept-alive HTTP
-// connection carries many small requests, for which the pipe costs a
-// system call per frame rather than saving a copy.
-const spliceAfter = 64 << 10
+// A stream gets a receive pipe once consecutive batches of at least
+// bulkBatch bytes add up to spliceAfter (bulk data). A total over the
+// stream's life would not do: a kept-alive HTTP connection carries many
+// small requests, for which the pipe costs system calls per frame rather
+// than saving a copy.
+const (
+	spliceAfter = 256 << 10
+	bulkBatch   = 16 << 10
+)
 
 // takeQueued waits until data is queued and moves all of it to dst,
 // counting it as pending until the caller has written it. It returns
@@ -789,6 +825,7 @@ func (s *Stream) takeQueued(dst []recvChunk) ([]recvChunk, error) {
 // recvChunk is a piece of received data: (*buf)[off:end] is unread.
 type recvChunk struct {
 	buf      *[]byte
+	pipe     *splicePipe // bytes in a receive pipe (buf is nil)
 	off, end int
 }
 

@@ -314,9 +314,17 @@ func runSink(args []string) int {
 				if _, err := io.ReadFull(c, hdr[:]); err != nil {
 					return
 				}
-				want := int64(binary.BigEndian.Uint64(hdr[:]))
-				if n, err := io.CopyN(io.Discard, c, want); err != nil || n != want {
-					return
+				// Large reads: io.Discard would read 8 KiB at a time, and
+				// the sink's system calls would take CPU from the paths
+				// being measured.
+				left := int64(binary.BigEndian.Uint64(hdr[:]))
+				buf := make([]byte, 256<<10)
+				for left > 0 {
+					n, err := c.Read(buf[:min(int64(len(buf)), left)])
+					left -= int64(n)
+					if err != nil {
+						return
+					}
 				}
 				_, _ = c.Write([]byte{1})
 			}()

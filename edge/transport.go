@@ -51,10 +51,15 @@ func (pc *proxyConn) remoteClosed() bool {
 }
 
 // connPool holds a tunnel's idle proxy connections, most recent last.
+// Connections idle for proxyIdleTimeout are closed: by get and put in
+// passing, and by a sweep timer armed while the pool holds any (one timer
+// per pool, re-armed every proxyIdleTimeout, not per request).
 type connPool struct {
 	mu     sync.Mutex
 	idle   []*proxyConn
 	closed bool
+	sweep  *time.Timer
+	armed  bool
 }
 
 // get returns a live idle connection, or nil.
@@ -97,7 +102,37 @@ func (p *connPool) put(pc *proxyConn) {
 		return
 	}
 	p.idle = append(p.idle, pc)
+	if !p.armed {
+		p.armed = true
+		if p.sweep == nil {
+			p.sweep = time.AfterFunc(proxyIdleTimeout, p.sweepIdle)
+		} else {
+			p.sweep.Reset(proxyIdleTimeout)
+		}
+	}
 	p.mu.Unlock()
+}
+
+// sweepIdle closes the connections idle for proxyIdleTimeout, and comes
+// back while any are left.
+func (p *connPool) sweepIdle() {
+	now := time.Now()
+	var stale []*proxyConn
+	p.mu.Lock()
+	for len(p.idle) > 0 && now.Sub(p.idle[0].idleAt) >= proxyIdleTimeout {
+		stale = append(stale, p.idle[0])
+		p.idle[0] = nil
+		p.idle = p.idle[1:]
+	}
+	if len(p.idle) > 0 && !p.closed {
+		p.sweep.Reset(proxyIdleTimeout - now.Sub(p.idle[0].idleAt))
+	} else {
+		p.armed = false
+	}
+	p.mu.Unlock()
+	for _, c := range stale {
+		_ = c.conn.Close()
+	}
 }
 
 // close closes every idle connection, later puts close theirs. Callers
@@ -108,6 +143,9 @@ func (p *connPool) close() {
 	p.closed = true
 	idle := p.idle
 	p.idle = nil
+	if p.sweep != nil {
+		p.sweep.Stop()
+	}
 	p.mu.Unlock()
 	if len(idle) > 0 {
 		go func() {

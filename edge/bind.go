@@ -328,7 +328,7 @@ func (ss *session) allowed(name string) bool {
 func (s *Server) acceptTCP(ep *endpoint) {
 	defer s.publicWG.Done()
 	for {
-		c, err := ep.ln.Accept()
+		c, err := s.accept(ep.ln, "tcp visitor")
 		if err != nil {
 			return
 		}

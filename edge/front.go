@@ -219,21 +219,11 @@ func (f *frontConns) closeAll() {
 // is closed.
 func (s *Server) acceptVisitors(ln net.Listener, https bool) {
 	defer s.front.wg.Done()
-	var backoff time.Duration
 	for {
-		c, err := ln.Accept()
+		c, err := s.accept(ln, "visitor")
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of descriptors and the like: wait a little, as
-			// net/http does, rather than spin or give up.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept visitor", slog.Any("err", err), slog.Duration("retry_in", backoff))
-			time.Sleep(backoff)
-			continue
+			return
 		}
-		backoff = 0
 		fc := newFrontConn(s, c, https)
 		if !s.front.add(fc) {
 			_ = c.Close()

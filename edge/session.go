@@ -139,22 +139,30 @@ func quoteJSON(s string) string {
 	return b.String()
 }
 
-func (s *Server) acceptAgents() {
-	defer s.agentWG.Done()
+// accept returns ln's next connection. Failures other than a closed
+// listener (out of file descriptors and the like) are logged and waited
+// out with a growing pause, as net/http does, rather than ending the
+// accept loop or spinning.
+func (s *Server) accept(ln net.Listener, what string) (net.Conn, error) {
 	var delay time.Duration
 	for {
-		conn, err := s.agentLn.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: back off, as net/http does.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept agent", slog.Any("err", err), slog.Duration("retry_in", delay))
-			time.Sleep(delay)
-			continue
+		c, err := ln.Accept()
+		if err == nil || errors.Is(err, net.ErrClosed) {
+			return c, err
 		}
-		delay = 0
+		delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+		s.log.Warn("accept "+what, slog.Any("err", err), slog.Duration("retry_in", delay))
+		time.Sleep(delay)
+	}
+}
+
+func (s *Server) acceptAgents() {
+	defer s.agentWG.Done()
+	for {
+		conn, err := s.accept(s.agentLn, "agent")
+		if err != nil {
+			return
+		}
 		s.agentWG.Add(1)
 		go func() {
 			defer s.agentWG.Done()

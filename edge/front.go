@@ -251,6 +251,8 @@ type frontConn struct {
 
 	wmu       sync.Mutex // the response head, and a 100 Continue from the body writer
 	responded bool
+
+	relayInterim func(*http.Response) // relayInterimResponse, bound once
 }
 
 var (
@@ -260,6 +262,7 @@ var (
 
 func newFrontConn(s *Server, c net.Conn, https bool) *frontConn {
 	fc := &frontConn{s: s, c: c, https: https, remote: c.RemoteAddr().String()}
+	fc.relayInterim = fc.relayInterimResponse
 	fc.cr.c = c
 	fc.cr.remain = -1
 	fc.br = frontReaders.Get().(*bufio.Reader)
@@ -441,6 +444,9 @@ func (fc *frontConn) writeSimple(status int, code, msg string) {
 func (fc *frontConn) serveRequest(req *http.Request) bool {
 	s := fc.s
 	req.RemoteAddr = fc.remote
+	fc.wmu.Lock()
+	fc.responded = false // a new exchange on a kept-alive connection
+	fc.wmu.Unlock()
 	if req.ProtoMajor != 1 {
 		fc.discard(req)
 		s.m.httpRequest(http.StatusHTTPVersionNotSupported)
@@ -590,7 +596,11 @@ func (fc *frontConn) proxy(req *http.Request, t *tunnel, host string) bool {
 		cc = &watch.cc
 		s.front.watch(watch)
 	}
-	resp, err := t.roundTrip(req, cc)
+	var interim func(*http.Response)
+	if req.ProtoAtLeast(1, 1) {
+		interim = fc.relayInterim // HTTP/1.0 visitors get no informational responses
+	}
+	resp, err := t.roundTrip(req, cc, interim)
 	if watch != nil {
 		s.front.unwatch(watch)
 		if !watch.stop() {
@@ -611,6 +621,19 @@ func (fc *frontConn) proxy(req *http.Request, t *tunnel, host string) bool {
 	keep = fc.writeResponse(req, resp, keep, body)
 	s.m.httpRequest(status)
 	return keep
+}
+
+// relayInterimResponse relays an informational response (103 Early Hints,
+// 102 Processing) to the visitor before the final one.
+func (fc *frontConn) relayInterimResponse(resp *http.Response) {
+	removeHopHeaders(resp.Header)
+	fc.wmu.Lock()
+	defer fc.wmu.Unlock()
+	if fc.responded {
+		return
+	}
+	fc.writeHead(resp.Status, resp.Header)
+	_ = fc.bw.Flush()
 }
 
 // writeResponse relays resp to the visitor; it reports whether the

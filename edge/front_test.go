@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"testing"
@@ -89,6 +90,11 @@ func TestFrontProtocol(t *testing.T) {
 			w.(http.Flusher).Flush()
 			fmt.Fprint(w, "part2")
 			w.Header().Set("X-Sum", "42")
+		case "/hints": // 103 Early Hints, then the answer
+			w.Header().Set("Link", "</style.css>; rel=preload; as=style")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Del("Link")
+			fmt.Fprint(w, "final")
 		case "/early": // answers without reading the body
 			w.Header().Set("Proxy-Authenticate", "hop-by-hop")
 			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
@@ -148,6 +154,36 @@ func TestFrontProtocol(t *testing.T) {
 		v.send("hello")
 		if _, body := v.read("POST"); body != "POST hello" {
 			t.Fatalf("after 100-continue: %q", body)
+		}
+	})
+	t.Run("100-continue on a kept-alive connection", func(t *testing.T) {
+		v := dialRaw(t, te, host)
+		for i := 0; i < 2; i++ {
+			v.send("POST /echo HTTP/1.1\r\nHost: HOST\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+			if line, _ := v.br.ReadString('\n'); !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+				t.Fatalf("request %d: want 100 Continue, got %q", i, line)
+			}
+			_, _ = v.br.ReadString('\n')
+			v.send("ok")
+			if _, body := v.read("POST"); body != "POST ok" {
+				t.Fatalf("request %d: %q", i, body)
+			}
+		}
+	})
+	t.Run("early hints", func(t *testing.T) {
+		v := dialRaw(t, te, host)
+		v.send("GET /hints HTTP/1.1\r\nHost: HOST\r\n\r\n")
+		tp := textproto.NewReader(v.br)
+		line, err := tp.ReadLine()
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 103 ") {
+			t.Fatalf("want 103 Early Hints first, got %q %v", line, err)
+		}
+		h, err := tp.ReadMIMEHeader()
+		if err != nil || !strings.Contains(h.Get("Link"), "style.css") {
+			t.Fatalf("103 headers %v, %v: want its Link", h, err)
+		}
+		if resp, body := v.read("GET"); resp.StatusCode != 200 || body != "final" {
+			t.Fatalf("after 103: %d %q", resp.StatusCode, body)
 		}
 	})
 	t.Run("hop-by-hop", func(t *testing.T) {

@@ -169,8 +169,10 @@ func (p *connPool) closeIdle() {
 
 // roundTrip sends req to the tunnel's local service and returns its
 // response. The response body hands the connection back to the pool once
-// read to the end. cc, when not nil, lets the caller abort the request.
-func (t *tunnel) roundTrip(req *http.Request, cc *canceler) (*http.Response, error) {
+// read to the end. cc, when not nil, lets the caller abort the request;
+// interim, when not nil, receives informational responses (102, 103)
+// that come before the final one.
+func (t *tunnel) roundTrip(req *http.Request, cc *canceler, interim func(*http.Response)) (*http.Response, error) {
 	replayable := req.Body == nil || req.Body == http.NoBody
 	for {
 		pc, reused := t.pool.get(), true
@@ -183,7 +185,7 @@ func (t *tunnel) roundTrip(req *http.Request, cc *canceler) (*http.Response, err
 			pc, reused = &proxyConn{t: t, conn: conn,
 				br: bufio.NewReaderSize(conn, proxyBufSize), bw: bufio.NewWriterSize(conn, proxyBufSize)}, false
 		}
-		resp, err := pc.roundTrip(req, cc)
+		resp, err := pc.roundTrip(req, cc, interim)
 		if err == nil {
 			return resp, nil
 		}
@@ -286,7 +288,7 @@ func abortBody(req *http.Request) {
 // a body are written inline; a body is written by its own goroutine while
 // the response is read, so a local service may answer (or stream) before
 // it has read the whole request.
-func (pc *proxyConn) roundTrip(req *http.Request, cc *canceler) (*http.Response, error) {
+func (pc *proxyConn) roundTrip(req *http.Request, cc *canceler, interim func(*http.Response)) (*http.Response, error) {
 	// Cancelling the request (the visitor went away) closes the stream,
 	// which unblocks a read or write in progress.
 	if !cc.set(pc.conn) {
@@ -321,7 +323,7 @@ func (pc *proxyConn) roundTrip(req *http.Request, cc *canceler) (*http.Response,
 			wrote <- err
 		}()
 	}
-	resp, err := pc.readResponse(req)
+	resp, err := pc.readResponse(req, interim)
 	if err != nil {
 		stop()
 		_ = pc.conn.Close()
@@ -352,27 +354,26 @@ func (pc *proxyConn) roundTrip(req *http.Request, cc *canceler) (*http.Response,
 	return resp, nil
 }
 
-// readResponse reads the response head, skipping interim 1xx responses
-// other than 101 (the visitor's side already answered Expect:
-// 100-continue).
-func (pc *proxyConn) readResponse(req *http.Request) (*http.Response, error) {
-	first := true
-	for {
-		if first {
-			// Tell "closed before any byte" apart from a broken response.
-			if _, err := pc.br.Peek(1); err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil, errClosedIdle
-				}
-				return nil, err
-			}
-			first = false
+// readResponse reads the response head. Informational responses before
+// it go to interim (100 Continue aside: the visitor's side answered
+// Expect: 100-continue itself); 101 Switching Protocols is final.
+func (pc *proxyConn) readResponse(req *http.Request, interim func(*http.Response)) (*http.Response, error) {
+	// Tell "closed before any byte" apart from a broken response.
+	if _, err := pc.br.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errClosedIdle
 		}
+		return nil, err
+	}
+	for {
 		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
 			return nil, err
 		}
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			if resp.StatusCode != http.StatusContinue && interim != nil {
+				interim(resp)
+			}
 			continue
 		}
 		return resp, nil

@@ -52,7 +52,6 @@ func (ss *session) newTunnel(protocol string, req *proto.BindRequest) *tunnel {
 		started:    time.Now(),
 		metadata:   req.Metadata,
 		id:         id,
-		key:        "tn-" + id[3:] + transportSuffix,
 		sess:       ss,
 		proto:      protocol,
 		forwardsTo: req.ForwardsTo,
@@ -242,9 +241,6 @@ func (s *Server) addTunnelLocked(t *tunnel) {
 	ts := make([]*tunnel, len(ep.tunnels), len(ep.tunnels)+1)
 	copy(ts, ep.tunnels)
 	ep.tunnels = append(ts, t)
-	if t.proto == proto.ProtoHTTP {
-		s.byKey[t.key] = t
-	}
 	t.sess.mu.Lock()
 	t.sess.tunnels[t.id] = t
 	t.sess.mu.Unlock()
@@ -265,7 +261,6 @@ func (s *Server) removeTunnelLocked(t *tunnel) {
 		return
 	}
 	ep.tunnels = ts
-	delete(s.byKey, t.key)
 	t.pool.close()
 	s.m.tunnels.WithLabelValues(t.proto).Dec()
 	if len(ts) == 0 {

@@ -16,10 +16,6 @@ import (
 // request and dialing the agent.
 var errTunnelGone = proto.Errorf(proto.CodeTunnelNotFound, "the tunnel went offline")
 
-// transportSuffix marks the synthetic host names the proxy transport uses
-// to key its connection pool by tunnel.
-const transportSuffix = ".tunnel.edgeway.internal"
-
 func (s *Server) setupHTTP() {
 	s.opsSrv = &http.Server{
 		Handler:           s.opsHandler(),

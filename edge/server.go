@@ -52,7 +52,6 @@ type Server struct {
 	sessions  map[string]*session  // by session id
 	clients   map[string]*session  // by agent client id
 	endpoints map[string]*endpoint // host (HTTP) or "tcp:port"
-	byKey     map[string]*tunnel   // HTTP tunnels by transport key
 	agentWG   sync.WaitGroup       // agent handshakes and sessions
 	publicWG  sync.WaitGroup       // public TCP connections and accept loops
 	listening bool
@@ -82,7 +81,6 @@ func New(cfg Config, log *slog.Logger, auth Authenticator) (*Server, error) {
 		sessions:  make(map[string]*session),
 		clients:   make(map[string]*session),
 		endpoints: make(map[string]*endpoint),
-		byKey:     make(map[string]*tunnel),
 	}
 	if auth == nil {
 		s.auth = refuseAll{}

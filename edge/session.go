@@ -41,7 +41,6 @@ type session struct {
 // tunnel is one binding of a session.
 type tunnel struct {
 	id         string
-	key        string // transport host key (HTTP only)
 	sess       *session
 	ep         *endpoint
 	proto      string

@@ -156,17 +156,6 @@ func (p *connPool) close() {
 	}
 }
 
-// closeIdle closes the idle connections but keeps the pool open.
-func (p *connPool) closeIdle() {
-	p.mu.Lock()
-	idle := p.idle
-	p.idle = nil
-	p.mu.Unlock()
-	for _, pc := range idle {
-		_ = pc.conn.Close()
-	}
-}
-
 // roundTrip sends req to the tunnel's local service and returns its
 // response. The response body hands the connection back to the pool once
 // read to the end. cc, when not nil, lets the caller abort the request;
@@ -335,7 +324,7 @@ func (pc *proxyConn) roundTrip(req *http.Request, cc *canceler, interim func(*ht
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The stream now belongs to the upgraded connection (WebSocket);
-		// ReverseProxy joins it to the visitor's.
+		// the front end joins it to the visitor's.
 		stop()
 		if wrote != nil {
 			abortBody(req)

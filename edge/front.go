@@ -413,7 +413,6 @@ func (fc *frontConn) badRequest(err error) {
 	if fc.cr.hitMax {
 		status, msg = http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("the request head is larger than %d bytes", maxHeaderBytes)
 	}
-	fc.s.m.httpRequest(status)
 	fc.writeSimple(status, "ERR_BAD_REQUEST", msg)
 }
 
@@ -429,14 +428,36 @@ func (fc *frontConn) lingeringClose() {
 	_, _ = io.Copy(io.Discard, fc.c) // until the visitor stops, or the deadline
 }
 
-// writeSimple writes a plain-text answer and marks the connection for
-// closing.
+// writeSimple answers a request the edge refuses outright with plain
+// text, then the connection closes.
 func (fc *frontConn) writeSimple(status int, code, msg string) {
 	fc.linger = true
 	body := strconv.Itoa(status) + " " + http.StatusText(status) + "\n" + msg + "\n" + code + "\n"
-	fmt.Fprintf(fc.bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nX-Edgeway-Error-Code: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-		status, http.StatusText(status), code, len(body), body)
-	_ = fc.bw.Flush()
+	fc.writeError(status, code, "text/plain; charset=utf-8", body, false, false)
+}
+
+// writeError writes an answer of the edge's own, with its stable code,
+// and counts it; keep false closes the connection after it.
+func (fc *frontConn) writeError(status int, code, contentType, body string, keep, head bool) bool {
+	fc.s.m.httpRequest(status)
+	h := http.Header{
+		"Cache-Control":        {"no-store"},
+		"X-Edgeway-Error-Code": {code},
+		"Content-Type":         {contentType},
+		"Content-Length":       {strconv.Itoa(len(body))},
+		"Date":                 {time.Now().UTC().Format(http.TimeFormat)},
+	}
+	if !keep {
+		h["Connection"] = []string{"close"}
+	}
+	fc.wmu.Lock()
+	fc.responded = true
+	fc.writeHead(strconv.Itoa(status)+" "+http.StatusText(status), h)
+	fc.wmu.Unlock()
+	if !head {
+		_, _ = fc.bw.WriteString(body)
+	}
+	return fc.bw.Flush() == nil && keep
 }
 
 // serveRequest routes, checks and proxies one request; it reports whether
@@ -449,29 +470,24 @@ func (fc *frontConn) serveRequest(req *http.Request) bool {
 	fc.wmu.Unlock()
 	if req.ProtoMajor != 1 {
 		fc.discard(req)
-		s.m.httpRequest(http.StatusHTTPVersionNotSupported)
 		fc.writeSimple(http.StatusHTTPVersionNotSupported, "ERR_BAD_REQUEST", "the edge speaks HTTP/1.1 (HTTPS offers HTTP/1.1 through ALPN)")
 		return false
 	}
 	hosts := req.Header["Host"]
 	switch {
 	case len(hosts) > 1:
-		s.m.httpRequest(http.StatusBadRequest)
 		fc.writeSimple(http.StatusBadRequest, "ERR_BAD_REQUEST", "the request has more than one Host header")
 		return false
 	case req.Host == "" || !validHost(req.Host):
-		s.m.httpRequest(http.StatusBadRequest)
 		fc.writeSimple(http.StatusBadRequest, "ERR_BAD_REQUEST", "the request needs a valid Host header naming the tunnel, such as abc123.us.localhost")
 		return false
 	case req.Method == http.MethodConnect:
-		s.m.httpRequest(http.StatusMethodNotAllowed)
 		fc.writeSimple(http.StatusMethodNotAllowed, "ERR_BAD_REQUEST", "the edge is not a forward proxy: CONNECT is not supported")
 		return false
 	}
 	expect := req.Header["Expect"]
 	if len(expect) > 0 {
 		if len(expect) > 1 || !strings.EqualFold(expect[0], "100-continue") {
-			s.m.httpRequest(http.StatusExpectationFailed)
 			fc.writeSimple(http.StatusExpectationFailed, "ERR_BAD_REQUEST", "the only expectation the edge supports is Expect: 100-continue")
 			return false
 		}
@@ -489,7 +505,6 @@ func (fc *frontConn) serveRequest(req *http.Request) bool {
 	}
 	s.mu.RUnlock()
 	if t == nil {
-		s.m.httpRequest(http.StatusNotFound)
 		return fc.writePage(req, http.StatusNotFound, proto.CodeTunnelNotFound,
 			"Tunnel "+host+" not found",
 			fmt.Sprintf("No agent is serving %s in region %s (%s). Start one with: agent http 8080", host, s.cfg.Region, s.cfg.Region.Name()))
@@ -498,7 +513,6 @@ func (fc *frontConn) serveRequest(req *http.Request) bool {
 	if s.ipPolicies.Load() != nil {
 		ip = connIP(fc.c)
 		if _, blocked := s.ipCheck(t.sess.grant.AccountID, ip, host); blocked {
-			s.m.httpRequest(http.StatusForbidden)
 			return fc.writePage(req, http.StatusForbidden, proto.CodeEndpointIPBlocked,
 				"Access to "+host+" from "+ip.String()+" is not allowed",
 				fmt.Sprintf("Your IP address %s is not allowed by the IP restriction of the account that serves %s.", ip, host))
@@ -617,10 +631,7 @@ func (fc *frontConn) proxy(req *http.Request, t *tunnel, host string) bool {
 		}
 		return fc.proxyError(req, t, host, err) && keep
 	}
-	status := resp.StatusCode
-	keep = fc.writeResponse(req, resp, keep, body)
-	s.m.httpRequest(status)
-	return keep
+	return fc.writeResponse(req, resp, keep, body)
 }
 
 // relayInterimResponse relays an informational response (103 Early Hints,
@@ -687,6 +698,7 @@ func (fc *frontConn) writeResponse(req *http.Request, resp *http.Response, keep 
 	fc.responded = true
 	fc.writeHead(resp.Status, h)
 	fc.wmu.Unlock()
+	fc.s.m.httpRequest(resp.StatusCode)
 	if bodyless {
 		return fc.bw.Flush() == nil && keep
 	}
@@ -763,7 +775,6 @@ func (fc *frontConn) upgrade(req *http.Request, resp *http.Response) bool {
 	reqUp, respUp := upgradeType(req.Header), upgradeType(resp.Header)
 	ub, ok := resp.Body.(*upgradedBody)
 	if !ok || reqUp == "" || !strings.EqualFold(reqUp, respUp) {
-		fc.s.m.httpRequest(http.StatusBadGateway)
 		fc.writePage(req, http.StatusBadGateway, "ERR_BAD_GATEWAY", "Tunnel "+hostOnly(req.Host)+" switched to an unexpected protocol",
 			fmt.Sprintf("The local service answered 101 Switching Protocols to %q with %q.", reqUp, respUp))
 		return false
@@ -776,6 +787,7 @@ func (fc *frontConn) upgrade(req *http.Request, resp *http.Response) bool {
 	fc.responded = true
 	fc.writeHead(resp.Status, h)
 	fc.wmu.Unlock()
+	fc.s.m.httpRequest(resp.StatusCode)
 	if err := fc.bw.Flush(); err != nil {
 		return false
 	}
@@ -806,22 +818,8 @@ func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 // request body (if any) could be read to its end.
 func (fc *frontConn) writePage(req *http.Request, status int, code, title, detail string) bool {
 	keep := !req.Close && fc.discard(req) && !fc.s.front.isDraining()
-	pw := &pageWriter{h: http.Header{}}
-	fc.s.errorPage(pw, req, status, code, title, detail)
-	h := pw.h
-	h["Content-Length"] = []string{strconv.Itoa(pw.buf.Len())}
-	h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
-	if !keep {
-		h["Connection"] = []string{"close"}
-	}
-	fc.wmu.Lock()
-	fc.responded = true
-	fc.writeHead(strconv.Itoa(status)+" "+http.StatusText(status), h)
-	fc.wmu.Unlock()
-	if req.Method != http.MethodHead {
-		_, _ = fc.bw.WriteString(pw.buf.String())
-	}
-	return fc.bw.Flush() == nil && keep
+	contentType, body := fc.s.errorPage(req.Header.Get("Accept"), status, code, title, detail)
+	return fc.writeError(status, code, contentType, body, keep, req.Method == http.MethodHead)
 }
 
 // discard reads what is left of the request body, up to maxDiscard; it
@@ -837,27 +835,10 @@ func (fc *frontConn) discard(req *http.Request) bool {
 	return err == io.EOF && n <= maxDiscard
 }
 
-// pageWriter collects an error page written through the
-// http.ResponseWriter interface.
-type pageWriter struct {
-	h      http.Header
-	status int
-	buf    strings.Builder
-}
-
-func (p *pageWriter) Header() http.Header { return p.h }
-func (p *pageWriter) WriteHeader(status int) {
-	if p.status == 0 {
-		p.status = status
-	}
-}
-func (p *pageWriter) Write(b []byte) (int, error) { return p.buf.Write(b) }
-
 // proxyError answers a request the agent could not complete with a 502
 // page naming the tunnel.
 func (fc *frontConn) proxyError(req *http.Request, t *tunnel, host string, err error) bool {
 	s := fc.s
-	s.m.httpRequest(http.StatusBadGateway)
 	switch proto.CodeOf(err) {
 	case proto.CodeUpstreamUnreachable:
 		forwards := ""

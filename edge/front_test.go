@@ -95,6 +95,14 @@ func TestFrontProtocol(t *testing.T) {
 			w.WriteHeader(http.StatusEarlyHints)
 			w.Header().Del("Link")
 			fmt.Fprint(w, "final")
+		case "/wrong-upgrade": // switches to a protocol nobody asked for
+			c, brw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n")
+			_ = brw.Flush()
+			_ = c.Close()
 		case "/early": // answers without reading the body
 			w.Header().Set("Proxy-Authenticate", "hop-by-hop")
 			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
@@ -184,6 +192,18 @@ func TestFrontProtocol(t *testing.T) {
 		}
 		if resp, body := v.read("GET"); resp.StatusCode != 200 || body != "final" {
 			t.Fatalf("after 103: %d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("each answer counted once", func(t *testing.T) {
+		before := httpRequestsByClass(t, te)
+		v := dialRaw(t, te, host)
+		v.send("GET /wrong-upgrade HTTP/1.1\r\nHost: HOST\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		if resp, _ := v.read("GET"); resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("an upgrade to another protocol: %d, want 502", resp.StatusCode)
+		}
+		after := httpRequestsByClass(t, te)
+		if after["5xx"]-before["5xx"] != 1 || after["1xx"] != before["1xx"] {
+			t.Fatalf("requests by class before %v, after %v: want one more 5xx and no 1xx", before, after)
 		}
 	})
 	t.Run("hop-by-hop", func(t *testing.T) {
@@ -285,4 +305,33 @@ func TestFrontDrain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the edge did not finish draining")
 	}
+}
+
+// httpRequestsByClass reads edgeway_edge_http_requests_total from the
+// edge's /metrics.
+func httpRequestsByClass(t *testing.T, te *testEdge) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + te.OpsAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "edgeway_edge_http_requests_total{") {
+			continue
+		}
+		i := strings.Index(line, `code="`)
+		j := strings.LastIndexByte(line, ' ')
+		if i < 0 || j < 0 {
+			continue
+		}
+		class := line[i+6 : i+6+strings.IndexByte(line[i+6:], '"')]
+		var n float64
+		_, _ = fmt.Sscan(line[j+1:], &n)
+		out[class] = n
+	}
+	return out
 }

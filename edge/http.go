@@ -24,21 +24,13 @@ func (s *Server) setupHTTP() {
 	}
 }
 
-// errorPage writes a small HTML page (or plain text for clients that do
-// not accept HTML) naming the problem and its stable code.
-func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, code, title, detail string) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Edgeway-Error-Code", code)
-	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
-		h.Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(status)
-		_, _ = fmt.Fprintf(w, "%s\n%s\n%s\n", title, detail, code)
-		return
+// errorPage renders a small HTML page (or plain text for clients that
+// do not accept HTML) naming the problem and its stable code.
+func (s *Server) errorPage(accept string, status int, code, title, detail string) (contentType, body string) {
+	if !strings.Contains(accept, "text/html") {
+		return "text/plain; charset=utf-8", title + "\n" + detail + "\n" + code + "\n"
 	}
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = fmt.Fprintf(w, `<!doctype html>
+	return "text/html; charset=utf-8", fmt.Sprintf(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>%d %s</title>
 <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}code{background:#f3f3f3;padding:0 .2rem}small{color:#777}</style>
 </head><body>

@@ -773,7 +773,7 @@ func (fc *frontConn) copyBody(resp *http.Response, chunked bool) error {
 // and the agent's stream until either ends.
 func (fc *frontConn) upgrade(req *http.Request, resp *http.Response) bool {
 	reqUp, respUp := upgradeType(req.Header), upgradeType(resp.Header)
-	ub, ok := resp.Body.(*upgradedBody)
+	ub, ok := resp.Body.(*bufferedConn)
 	if !ok || reqUp == "" || !strings.EqualFold(reqUp, respUp) {
 		fc.writePage(req, http.StatusBadGateway, "ERR_BAD_GATEWAY", "Tunnel "+hostOnly(req.Host)+" switched to an unexpected protocol",
 			fmt.Sprintf("The local service answered 101 Switching Protocols to %q with %q.", reqUp, respUp))
@@ -793,26 +793,19 @@ func (fc *frontConn) upgrade(req *http.Request, resp *http.Response) bool {
 	}
 	fc.s.front.upgraded(fc)
 	fc.setDeadline(time.Time{})
+	// Plain connections when nothing is buffered, so that proto.Join
+	// takes its fast paths.
 	var visitor net.Conn = fc.c
 	if fc.br.Buffered() > 0 {
-		visitor = &prefixConn{Conn: fc.c, r: io.MultiReader(io.LimitReader(fc.br, int64(fc.br.Buffered())), fc.c)}
+		visitor = &bufferedConn{Conn: fc.c, br: fc.br}
 	}
-	var agentSide net.Conn = ub.conn
+	var agentSide net.Conn = ub.Conn
 	if ub.br.Buffered() > 0 {
-		agentSide = &prefixConn{Conn: ub.conn, r: io.MultiReader(io.LimitReader(ub.br, int64(ub.br.Buffered())), ub.conn)}
+		agentSide = ub
 	}
 	proto.Join(visitor, agentSide)
 	return false
 }
-
-// prefixConn reads r (bytes already buffered, then the connection) and
-// writes to the connection.
-type prefixConn struct {
-	net.Conn
-	r io.Reader
-}
-
-func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 // writePage answers with an error page; the connection is kept when the
 // request body (if any) could be read to its end.

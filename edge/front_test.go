@@ -103,6 +103,18 @@ func TestFrontProtocol(t *testing.T) {
 			_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n")
 			_ = brw.Flush()
 			_ = c.Close()
+		case "/echo-upgrade": // switches, speaks first, then echoes 5 bytes
+			c, brw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello")
+			_ = brw.Flush()
+			b := make([]byte, 5)
+			if _, err := io.ReadFull(brw, b); err == nil {
+				_, _ = c.Write(b)
+			}
 		case "/early": // answers without reading the body
 			w.Header().Set("Proxy-Authenticate", "hop-by-hop")
 			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
@@ -192,6 +204,21 @@ func TestFrontProtocol(t *testing.T) {
 		}
 		if resp, body := v.read("GET"); resp.StatusCode != 200 || body != "final" {
 			t.Fatalf("after 103: %d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("upgrade with bytes already sent", func(t *testing.T) {
+		// The visitor's first bytes of the new protocol arrive with its
+		// request, and the local service's with its 101: both sides
+		// start with buffered bytes that must not be lost.
+		v := dialRaw(t, te, host)
+		v.send("GET /echo-upgrade HTTP/1.1\r\nHost: HOST\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly")
+		resp, err := http.ReadResponse(v.br, &http.Request{Method: "GET"})
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade: %v %v", resp, err)
+		}
+		got := make([]byte, 10)
+		if _, err := io.ReadFull(v.br, got); err != nil || string(got) != "helloearly" {
+			t.Fatalf("after the upgrade: %q, %v; want \"helloearly\"", got, err)
 		}
 	})
 	t.Run("each answer counted once", func(t *testing.T) {

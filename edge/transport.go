@@ -330,7 +330,7 @@ func (pc *proxyConn) roundTrip(req *http.Request, cc *canceler, interim func(*ht
 			abortBody(req)
 			<-wrote
 		}
-		resp.Body = &upgradedBody{br: pc.br, conn: pc.conn}
+		resp.Body = &bufferedConn{Conn: pc.conn, br: pc.br}
 		return resp, nil
 	}
 	reusable := !resp.Close && !req.Close && resp.ProtoAtLeast(1, 1)
@@ -446,13 +446,12 @@ func (b *pooledBody) finish(complete bool) {
 	_ = b.pc.conn.Close()
 }
 
-// upgradedBody is the body of a 101 response: the raw stream, with what
-// the response reader had already buffered read first.
-type upgradedBody struct {
-	br   *bufio.Reader
-	conn net.Conn
+// bufferedConn is a connection read through a bufio.Reader that may hold
+// bytes already: an upgraded connection (the body of a 101 response, or
+// the visitor's side) after its HTTP exchange.
+type bufferedConn struct {
+	net.Conn
+	br *bufio.Reader
 }
 
-func (u *upgradedBody) Read(p []byte) (int, error)  { return u.br.Read(p) }
-func (u *upgradedBody) Write(p []byte) (int, error) { return u.conn.Write(p) }
-func (u *upgradedBody) Close() error                { return u.conn.Close() }
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.br.Read(p) }

@@ -58,16 +58,16 @@ type frontConns struct {
 	draining bool
 	wg       sync.WaitGroup // accept loops and connections
 
-	wmu      sync.Mutex
+	watchMu  sync.Mutex
 	watches  map[*hangupWatch]struct{}
 	sweeping bool
 	stopped  chan struct{} // closed by closeAll: the sweeper ends
-	stopOnce sync.Once
 }
 
-func (f *frontConns) stopCh() chan struct{} {
-	f.stopOnce.Do(func() { f.stopped = make(chan struct{}) })
-	return f.stopped
+func (f *frontConns) init() {
+	f.conns = make(map[*frontConn]bool)
+	f.watches = make(map[*hangupWatch]struct{})
+	f.stopped = make(chan struct{})
 }
 
 // watch registers a request waiting for its answer. One sweeper
@@ -75,14 +75,11 @@ func (f *frontConns) stopCh() chan struct{} {
 // of those waiting longer than watchAfter: a timer per request would wake
 // the network poller for every request.
 func (f *frontConns) watch(w *hangupWatch) {
-	f.wmu.Lock()
-	if f.watches == nil {
-		f.watches = make(map[*hangupWatch]struct{})
-	}
+	f.watchMu.Lock()
 	f.watches[w] = struct{}{}
 	start := !f.sweeping
 	f.sweeping = true
-	f.wmu.Unlock()
+	f.watchMu.Unlock()
 	if start {
 		f.wg.Add(1)
 		go f.sweep()
@@ -90,9 +87,9 @@ func (f *frontConns) watch(w *hangupWatch) {
 }
 
 func (f *frontConns) unwatch(w *hangupWatch) {
-	f.wmu.Lock()
+	f.watchMu.Lock()
 	delete(f.watches, w)
-	f.wmu.Unlock()
+	f.watchMu.Unlock()
 }
 
 func (f *frontConns) sweep() {
@@ -103,19 +100,19 @@ func (f *frontConns) sweep() {
 	for {
 		select {
 		case <-tick.C:
-		case <-f.stopCh():
-			f.wmu.Lock()
+		case <-f.stopped:
+			f.watchMu.Lock()
 			f.sweeping = false
-			f.wmu.Unlock()
+			f.watchMu.Unlock()
 			return
 		}
 		now := time.Now()
-		f.wmu.Lock()
+		f.watchMu.Lock()
 		if len(f.watches) == 0 {
 			// Stop after a second without waiting requests.
 			if idle++; idle >= int(time.Second/(watchAfter/2)) {
 				f.sweeping = false
-				f.wmu.Unlock()
+				f.watchMu.Unlock()
 				return
 			}
 		} else {
@@ -127,7 +124,7 @@ func (f *frontConns) sweep() {
 				w.start()
 			}
 		}
-		f.wmu.Unlock()
+		f.watchMu.Unlock()
 	}
 }
 
@@ -137,9 +134,6 @@ func (f *frontConns) add(fc *frontConn) bool {
 	defer f.mu.Unlock()
 	if f.draining {
 		return false
-	}
-	if f.conns == nil {
-		f.conns = make(map[*frontConn]bool)
 	}
 	f.conns[fc] = false
 	f.wg.Add(1)
@@ -202,7 +196,6 @@ func (f *frontConns) busy() int {
 // closeAll closes every tracked connection (the drain timed out) and
 // stops the sweeper.
 func (f *frontConns) closeAll() {
-	f.stopOnce.Do(func() { f.stopped = make(chan struct{}) })
 	select {
 	case <-f.stopped:
 	default:
@@ -716,7 +709,7 @@ func (fc *frontConn) writeResponse(req *http.Request, resp *http.Response, keep 
 		return false
 	}
 	if body != nil && !body.finished() {
-		body.abort()
+		body.abortRead()
 		return false
 	}
 	return keep
@@ -897,15 +890,15 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close leaves the visitor's body alone: Request.Write closes the body it
+// sent, and closing net/http's body would read the rest of it.
 func (b *trackedBody) Close() error { return nil }
 
 func (b *trackedBody) finished() bool { return b.done.Load() }
 
 // abortRead unblocks a read of the visitor's connection for the body; the
 // connection is not reused after.
-func (b *trackedBody) abortRead() { b.abort() }
-
-func (b *trackedBody) abort() { _ = b.fc.c.SetReadDeadline(time.Unix(1, 0)) }
+func (b *trackedBody) abortRead() { _ = b.fc.c.SetReadDeadline(time.Unix(1, 0)) }
 
 // hangupWatch reads the visitor's connection while a slow request waits
 // for its answer; a hang-up cancels the request. A byte that arrives

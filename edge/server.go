@@ -94,6 +94,7 @@ func New(cfg Config, log *slog.Logger, auth Authenticator) (*Server, error) {
 		s.cert = &c
 		s.agentTLS = &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}
 	}
+	s.front.init()
 	s.setupHTTP()
 	return s, nil
 }

@@ -79,16 +79,27 @@ func (p *connPool) get() *proxyConn {
 		pc = c
 	}
 	// The oldest idle connections expire first; drop them in passing.
+	stale = p.expireLocked(now, stale)
+	p.mu.Unlock()
+	closeConns(stale)
+	return pc
+}
+
+// expireLocked moves the connections idle for proxyIdleTimeout (the
+// oldest, at the front) from the pool to stale. p.mu is held.
+func (p *connPool) expireLocked(now time.Time, stale []*proxyConn) []*proxyConn {
 	for len(p.idle) > 0 && now.Sub(p.idle[0].idleAt) >= proxyIdleTimeout {
 		stale = append(stale, p.idle[0])
 		p.idle[0] = nil
 		p.idle = p.idle[1:]
 	}
-	p.mu.Unlock()
-	for _, c := range stale {
+	return stale
+}
+
+func closeConns(cs []*proxyConn) {
+	for _, c := range cs {
 		_ = c.conn.Close()
 	}
-	return pc
 }
 
 // put keeps pc for the next request, or closes it when the pool is full
@@ -117,22 +128,15 @@ func (p *connPool) put(pc *proxyConn) {
 // back while any are left.
 func (p *connPool) sweepIdle() {
 	now := time.Now()
-	var stale []*proxyConn
 	p.mu.Lock()
-	for len(p.idle) > 0 && now.Sub(p.idle[0].idleAt) >= proxyIdleTimeout {
-		stale = append(stale, p.idle[0])
-		p.idle[0] = nil
-		p.idle = p.idle[1:]
-	}
+	stale := p.expireLocked(now, nil)
 	if len(p.idle) > 0 && !p.closed {
 		p.sweep.Reset(proxyIdleTimeout - now.Sub(p.idle[0].idleAt))
 	} else {
 		p.armed = false
 	}
 	p.mu.Unlock()
-	for _, c := range stale {
-		_ = c.conn.Close()
-	}
+	closeConns(stale)
 }
 
 // close closes every idle connection, later puts close theirs. Callers
@@ -148,11 +152,7 @@ func (p *connPool) close() {
 	}
 	p.mu.Unlock()
 	if len(idle) > 0 {
-		go func() {
-			for _, pc := range idle {
-				_ = pc.conn.Close()
-			}
-		}()
+		go closeConns(idle)
 	}
 }
 
@@ -267,10 +267,16 @@ func closeBody(req *http.Request) {
 // front end's trackedBody).
 type bodyAborter interface{ abortRead() }
 
-func abortBody(req *http.Request) {
+// cutBody stops the request body's writer (wrote, when not nil) and waits
+// for it: the stream is given up.
+func cutBody(req *http.Request, wrote chan error) {
+	if wrote == nil {
+		return
+	}
 	if a, ok := req.Body.(bodyAborter); ok {
 		a.abortRead()
 	}
+	<-wrote
 }
 
 // roundTrip writes req on pc and reads the response head. Requests without
@@ -316,20 +322,14 @@ func (pc *proxyConn) roundTrip(req *http.Request, cc *canceler, interim func(*ht
 	if err != nil {
 		stop()
 		_ = pc.conn.Close()
-		if wrote != nil {
-			abortBody(req)
-			<-wrote
-		}
+		cutBody(req, wrote)
 		return nil, mapErr(cc, err)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The stream now belongs to the upgraded connection (WebSocket);
 		// the front end joins it to the visitor's.
 		stop()
-		if wrote != nil {
-			abortBody(req)
-			<-wrote
-		}
+		cutBody(req, wrote)
 		resp.Body = &bufferedConn{Conn: pc.conn, br: pc.br}
 		return resp, nil
 	}
@@ -433,8 +433,7 @@ func (b *pooledBody) finish(complete bool) {
 			case <-timer.C:
 				ok = false
 				_ = b.pc.conn.Close()
-				abortBody(b.req)
-				<-b.wrote
+				cutBody(b.req, b.wrote)
 			}
 			timer.Stop()
 		}
